@@ -1,0 +1,249 @@
+"""`/makers` and its subcommands. Thin: parse, call a service, reply.
+
+Each subcommand is a method whose `@subcommand` usage line and docstring are its help text.
+Quick subcommands answer in the acknowledgement itself; slow ones (Slack channel work)
+acknowledge at once and reply through `respond` when done.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from makersbot import render
+from makersbot.domain import Message
+from makersbot.models import Phase
+from makersbot.services.base import Actor, Outcome, UserError
+from makersbot.services.people import PeopleService
+from makersbot.services.projects import ProjectService, phase_from
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/makers"
+NOT_YET = {
+    "link": "Linking GitHub repos and Trello boards",
+    "unlink": "Linking GitHub repos and Trello boards",
+    "links": "Linking GitHub repos and Trello boards",
+    "digest": "The weekly digest",
+}
+PHASES = "/".join(p.value for p in Phase)
+
+
+class Usage(Exception):
+    """The subcommand was typed wrongly: answer with its usage line."""
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    usage: str
+    summary: str
+    inline: bool
+    method: Callable[..., Message]
+
+
+F = TypeVar("F", bound=Callable[..., Message])
+
+
+def subcommand(usage: str, *, inline: bool = True) -> Callable[[F], F]:
+    """Mark a method as a subcommand. `inline=False` runs it after the acknowledgement."""
+
+    def mark(method: F) -> F:
+        method.__dict__["_subcommand"] = (usage, inline)
+        return method
+
+    return mark
+
+
+def reply(outcome: Outcome) -> Message:
+    return render.text_reply(outcome.reply)
+
+
+class Commands:
+    """Bolt listener for `/makers`; register with `app.command("/makers")(commands.dispatch)`."""
+
+    def __init__(
+        self,
+        projects: ProjectService,
+        people: PeopleService,
+        *,
+        admins: frozenset[str],
+        claim: Callable[[str], bool],
+        open_view: Callable[[Any, str, dict[str, object]], None] | None = None,
+    ) -> None:
+        self.projects = projects
+        self.people = people
+        self.admins = admins
+        self.claim = claim
+        self.specs: dict[str, Spec] = {}
+        for name in dir(self):
+            method = getattr(self, name)
+            marked = getattr(method, "_subcommand", None)
+            if marked:
+                usage, inline = marked
+                summary = (method.__doc__ or "").strip().splitlines()[0]
+                word = usage.split()[0]
+                self.specs[word] = Spec(word, usage, summary, inline, method)
+
+    # The listener ----------------------------------------------------------------------
+
+    def dispatch(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        """Bolt calls this for every `/makers`; arguments are injected by name."""
+        text = " ".join(str(body.get("text") or "").split())
+        word, _, args = text.partition(" ")
+        word = word.lower()
+        actor = Actor(
+            slack_user_id=str(body.get("user_id") or ""),
+            display_name=str(body.get("user_name") or ""),
+            channel_id=str(body.get("channel_id") or ""),
+            is_admin=str(body.get("user_id")) in self.admins,
+            request_key=str(body.get("trigger_id") or ""),
+        )
+        if word in ("", "help"):
+            ack(**self.help().as_kwargs(), response_type="ephemeral")
+            return
+        if word in NOT_YET:
+            ack(
+                text=f"{NOT_YET[word]} is not available yet. `/makers help` lists what is.",
+                response_type="ephemeral",
+            )
+            return
+        spec = self.specs.get(word)
+        if spec is None:
+            ack(**self._unknown(word).as_kwargs(), response_type="ephemeral")
+            return
+        if spec.name == "start" and not args:
+            self._open_start_modal(ack, body, client)
+            return
+        if not spec.inline or spec.method.__name__ not in READ_ONLY:
+            # Everything that changes something acts once per trigger_id (Slack retries).
+            if actor.request_key and not self.claim(f"trigger:{actor.request_key}"):
+                log.info("ignoring a repeated /makers request %s", actor.request_key)
+                ack()
+                return
+        if spec.inline:
+            ack(**self._run(spec, actor, args).as_kwargs(), response_type="ephemeral")
+            return
+        ack(text=f"Working on it: `/makers {word}`…", response_type="ephemeral")
+        respond(
+            **self._run(spec, actor, args).as_kwargs(),
+            response_type="ephemeral",
+            replace_original=True,
+        )
+
+    def _run(self, spec: Spec, actor: Actor, args: str) -> Message:
+        try:
+            return spec.method(actor, args)
+        except Usage:
+            return render.text_reply(f"Usage: `/makers {spec.usage}`")
+        except UserError as exc:
+            return render.text_reply(exc.message)
+
+    def _unknown(self, word: str) -> Message:
+        known = ", ".join(f"`{name}`" for name in sorted([*self.specs, *NOT_YET]))
+        return render.text_reply(
+            f"I don't know `/makers {render.plain(word, 30)}`. Try one of {known}, "
+            "or `/makers help`."
+        )
+
+    def _open_start_modal(self, ack: Any, body: dict[str, Any], client: Any) -> None:
+        ack()
+        client.views_open(
+            trigger_id=body.get("trigger_id"),
+            view=render.start_modal(channel_id=str(body.get("channel_id") or "")),
+        )
+
+    def help(self) -> Message:
+        usages = [("help", "this list")]
+        usages += [(spec.usage, spec.summary) for spec in self.specs.values()]
+        return render.help_message(usages)
+
+    # Subcommands -----------------------------------------------------------------------
+
+    @subcommand("start <name> [— description]", inline=False)
+    def start(self, actor: Actor, args: str) -> Message:
+        """Start a cross-council project with its own channel (no name: a form)."""
+        name, description = split_description(args)
+        if not name:
+            raise Usage
+        return reply(self.projects.start(actor, name, description))
+
+    @subcommand("join <project>", inline=False)
+    def join(self, actor: Actor, args: str) -> Message:
+        """Join a project: you are added to its channel."""
+        return reply(self.projects.join(actor, args or None))
+
+    @subcommand("leave <project>")
+    def leave(self, actor: Actor, args: str) -> Message:
+        """Stop being a member of a project."""
+        return reply(self.projects.leave(actor, args or None))
+
+    @subcommand("list [words]")
+    def list(self, actor: Actor, args: str) -> Message:
+        """Find projects by name, description or council."""
+        words = args.split()
+        cards, total = self.projects.catalogue(words)
+        return render.project_list(cards, total=total, words=words)
+
+    @subcommand("info <project>")
+    def info(self, actor: Actor, args: str) -> Message:
+        """A project's card: phase, councils, status, links."""
+        return render.project_card(self.projects.card(actor, args or None))
+
+    @subcommand(f"phase <project> <{PHASES}>")
+    def phase(self, actor: Actor, args: str) -> Message:
+        """Report the phase a project has reached."""
+        words = args.split()
+        if not words:
+            raise Usage
+        phase = phase_from(words[-1])
+        return reply(self.projects.set_phase(actor, " ".join(words[:-1]) or None, phase))
+
+    @subcommand("status <project> <text>")
+    def status(self, actor: Actor, args: str) -> Message:
+        """Report how a project is going, in one line."""
+        if not args:
+            raise Usage
+        return reply(self.projects.set_status(actor, args))
+
+    @subcommand("iam council|github|trello <name>")
+    def iam(self, actor: Actor, args: str) -> Message:
+        """Say who you are: your council, GitHub login, Trello username."""
+        what, _, value = args.partition(" ")
+        what = what.lower()
+        if not what:
+            return render.identity(self.people.identity(actor))
+        if not value or what not in ("council", "github", "trello"):
+            raise Usage
+        if what == "council":
+            return reply(self.people.set_council(actor, value))
+        if what == "github":
+            return reply(self.people.set_github(actor, value))
+        return reply(self.people.set_trello(actor, value))
+
+    @subcommand("adopt <project>")
+    def adopt(self, actor: Actor, args: str) -> Message:
+        """Your council uses what a project made: say so, and thank its makers."""
+        return reply(self.projects.adopt(actor, args or None))
+
+    @subcommand("gave <project> <what>")
+    def gave(self, actor: Actor, args: str) -> Message:
+        """Record a contribution no tool sees: research, a workshop, funding."""
+        if not args:
+            raise Usage
+        return reply(self.projects.gave(actor, args))
+
+
+# Subcommands that change nothing: no need to deduplicate them.
+READ_ONLY = {"list", "info"}
+
+
+def split_description(args: str) -> tuple[str, str]:
+    """ "Bin day reminders — remind residents" → name and description."""
+    for separator in (" — ", " – ", " -- ", " - ", "—", "–"):
+        if separator in args:
+            name, _, description = args.partition(separator)
+            return name.strip(), description.strip()
+    return args.strip(), ""

@@ -1,0 +1,56 @@
+"""Modals. The start form creates a project exactly as `/makers start <name>` does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from makersbot import render
+from makersbot.services.base import Actor, UserError
+from makersbot.services.projects import ProjectService, slugify
+
+
+class Views:
+    """Bolt listeners for view submissions; register with `app.view(START_VIEW)(v.start)`."""
+
+    def __init__(self, projects: ProjectService, *, claim: Callable[[str], bool]) -> None:
+        self.projects = projects
+        self.claim = claim
+
+    def start(self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        """Validate the form in the acknowledgement, then create the project."""
+        values = (view.get("state") or {}).get("values") or {}
+        name = str(
+            (values.get(render.START_NAME_BLOCK) or {})
+            .get(render.START_NAME_INPUT, {})
+            .get("value")
+            or ""
+        ).strip()
+        description = str(
+            (values.get(render.START_DESCRIPTION_BLOCK) or {})
+            .get(render.START_DESCRIPTION_INPUT, {})
+            .get("value")
+            or ""
+        )
+        if not slugify(name):
+            ack(
+                response_action="errors",
+                errors={render.START_NAME_BLOCK: "Give it a name with a letter or a digit."},
+            )
+            return
+        ack()
+        user = body.get("user") or {}
+        actor = Actor(
+            slack_user_id=str(user.get("id") or ""),
+            display_name=str(user.get("username") or user.get("name") or ""),
+            channel_id=str(view.get("private_metadata") or ""),
+            request_key=str(view.get("id") or body.get("trigger_id") or ""),
+        )
+        if actor.request_key and not self.claim(f"view:{actor.request_key}"):
+            return
+        try:
+            text = self.projects.start(actor, name, description).reply
+        except UserError as exc:
+            text = exc.message
+        # A modal has no response_url: tell the person in a DM from the bot.
+        client.chat_postMessage(channel=actor.slack_user_id, **render.text_reply(text).as_kwargs())

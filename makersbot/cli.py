@@ -1,0 +1,169 @@
+"""`makersbot` command line: run, serve, worker, console, check, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from makersbot import logs
+from makersbot.settings import ConfigError, Settings, load_settings, mask_url
+
+log = logging.getLogger("makersbot")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="makersbot", description="A Slack bot for Makers Project Teams."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", help="serve Slack when SLACK_BOT_TOKEN is set, else the console")
+    sub.add_parser("serve", help="HTTP app + background work in one process")
+    sub.add_parser("worker", help="background work only (outbox sender, scheduler)")
+    console = sub.add_parser("console", help="offline console: type /makers lines")
+    console.add_argument("--user", default="U0CONSOLE", help="the Slack user id you play")
+    console.add_argument("--name", default="you", help="your display name")
+    sub.add_parser("check", help="print the configuration (secrets hidden) and validate it")
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="TASK")
+    db_sub.add_parser("upgrade", help="apply every migration")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"makersbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, settings.log_format)
+
+    try:
+        if args.command == "check":
+            return check(settings)
+        if args.command == "db":
+            from makersbot.db import Database
+
+            Database(settings.database_url).upgrade()
+            print(f"Database is up to date: {mask_url(settings.database_url)}")
+            return 0
+        if args.command == "run":
+            if settings.slack_enabled:
+                return serve(settings)
+            print("No SLACK_BOT_TOKEN set: starting the offline console (Ctrl-D to leave).")
+            return run_console(settings, "U0CONSOLE", "you")
+        if args.command == "serve":
+            return serve(settings)
+        if args.command == "worker":
+            return worker(settings)
+        if args.command == "console":
+            return run_console(settings, args.user, args.name)
+    except ConfigError as exc:
+        print(f"makersbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def check(settings: Settings) -> int:
+    """Print the effective configuration with secrets masked; non-zero when unusable."""
+    width = max(len(name) for name, _ in settings.describe())
+    for name, value in settings.describe():
+        print(f"{name.ljust(width)}  {value}")
+    if settings.slack_enabled:
+        settings.require_http_mode()
+        mode = "Socket Mode" if settings.socket_mode else "HTTP (POST /slack/events)"
+        print(f"\nReady to serve Slack over {mode} on port {settings.port}.")
+    else:
+        print("\nNo SLACK_BOT_TOKEN: `makersbot run` starts the offline console.")
+    return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def serve(settings: Settings) -> int:
+    """One process: HTTP (or Socket Mode) plus the sender and scheduler."""
+    settings.require_http_mode()
+    from makersbot.app import build
+    from makersbot.web import create_web_app
+
+    bot = build(settings)
+    if bot.db.is_sqlite:
+        bot.db.upgrade()
+    app = create_web_app(bot)
+
+    def in_worker(_worker: Any) -> None:
+        # Connections opened before the fork belong to the parent: start afresh, then run
+        # the background work beside the HTTP threads, so a publish wakes the sender at once.
+        bot.db.engine.dispose(close=False)
+        bot.start_background()
+        if settings.socket_mode:
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            handler = SocketModeHandler(bot.bolt_app(), settings.secret("slack_app_token"))
+            handler.connect()  # type: ignore[no-untyped-call]
+            log.info("connected to Slack in Socket Mode")
+
+    log.info("serving on port %s", settings.port)
+    _Gunicorn(
+        app,
+        {
+            "bind": f"0.0.0.0:{settings.port}",
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": 8,
+            "timeout": 30,
+            "post_worker_init": in_worker,
+            "loglevel": settings.log_level.lower(),
+        },
+    ).run()
+    return 0
+
+
+def worker(settings: Settings) -> int:
+    """Background work for multi-process deployments: `worker` in the Procfile."""
+    from makersbot.app import build
+
+    bot = build(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    bot.start_background()
+    log.info("worker started")
+    stop.wait()
+    bot.stop()
+    return 0
+
+
+def run_console(settings: Settings, user: str, name: str) -> int:
+    from makersbot.console import Console
+
+    return Console(settings, user_id=user, user_name=name).loop()
+
+
+class _Gunicorn:
+    """gunicorn run from inside the process, so that `serve` is one command."""
+
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        from gunicorn.app.base import BaseApplication
+
+        class Application(BaseApplication):  # type: ignore[misc]
+            def load_config(self) -> None:
+                for key, value in options.items():
+                    self.cfg.set(key, value)
+
+            def load(self) -> Any:
+                return app
+
+        self._application = Application()
+
+    def run(self) -> None:
+        self._application.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Database tables (sqlmodel). Every datetime is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Phase(StrEnum):
+    """The GOV.UK service phases a project moves through."""
+
+    IDEA = "idea"
+    DISCOVERY = "discovery"
+    ALPHA = "alpha"
+    BETA = "beta"
+    LIVE = "live"
+    RETIRED = "retired"
+
+
+class Role(StrEnum):
+    LEAD = "lead"
+    MAKER = "maker"
+    ADOPTER = "adopter"
+
+
+class LedgerKind(StrEnum):
+    GIVE = "give"
+    TAKE = "take"
+
+
+class Council(SQLModel, table=True):
+    """A council that has appeared in the bot; its details come from the UK register."""
+
+    __tablename__ = "council"
+
+    code: str = Field(primary_key=True, max_length=16)
+    name: str = Field(max_length=200)
+    short_name: str = Field(max_length=200)
+    nation: str = Field(default="", max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    """One human across Slack, GitHub and Trello."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slack_user_id: str = Field(unique=True, max_length=32)
+    display_name: str = Field(default="", max_length=200)
+    council_code: str | None = Field(default=None, foreign_key="council.code", max_length=16)
+    github_login: str | None = Field(default=None, unique=True, max_length=100)
+    trello_username: str | None = Field(default=None, unique=True, max_length=100)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Project(SQLModel, table=True):
+    """A cross-council project with its own channel."""
+
+    __tablename__ = "project"
+
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(unique=True, max_length=60)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    phase: str = Field(default=Phase.IDEA.value, max_length=20)
+    lead_council_code: str | None = Field(default=None, foreign_key="council.code", max_length=16)
+    channel_id: str | None = Field(default=None, index=True, max_length=32)
+    channel_name: str | None = Field(default=None, max_length=80)
+    status_text: str = Field(default="", max_length=2000)
+    status_at: datetime | None = None
+    phase_changed_at: datetime | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Membership(SQLModel, table=True):
+    """A person's part in a project."""
+
+    __tablename__ = "membership"
+    __table_args__ = (UniqueConstraint("project_id", "person_id", name="uq_membership"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    role: str = Field(default=Role.MAKER.value, max_length=20)
+    joined_at: datetime = Field(default_factory=utcnow)
+
+
+class ProjectUpdate(SQLModel, table=True):
+    """A phase change or status line reported for a project, kept for the digest."""
+
+    __tablename__ = "project_update"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    kind: str = Field(max_length=20)  # "phase" or "status"
+    value: str = Field(max_length=2000)
+    person_id: int | None = Field(default=None, foreign_key="person.id")
+    at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One act of giving or taking. `council_code` stays empty until the actor is known."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_occurred", "occurred_at"),
+        Index("ix_ledger_council_occurred", "council_code", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=10)
+    source: str = Field(max_length=40)
+    council_code: str | None = Field(default=None, foreign_key="council.code", max_length=16)
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    github_login: str | None = Field(default=None, index=True, max_length=100)
+    trello_username: str | None = Field(default=None, index=True, max_length=100)
+    description: str = Field(default="", max_length=500)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    dedupe_key: str = Field(unique=True, max_length=200)
+
+
+class SeenRequest(SQLModel, table=True):
+    """Keys of Slack requests already handled (trigger_id, event_id): retries act once."""
+
+    __tablename__ = "seen_request"
+
+    key: str = Field(primary_key=True, max_length=200)
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class SlackMessage(SQLModel, table=True):
+    """The desired state of one bot message; the outbox sender makes Slack match it.
+
+    A message is dirty while `version > sent_version`. Several changes before the sender
+    gets to it become one post or one `chat.update`, and a restart resumes from here.
+    """
+
+    __tablename__ = "slack_message"
+    __table_args__ = (Index("ix_slack_message_dirty", "sent_version", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    channel: str = Field(max_length=32)
+    thread_key: str | None = Field(default=None, max_length=200)
+    text: str = Field(default="")
+    blocks: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON))
+    pin: bool = False
+    ts: str | None = Field(default=None, max_length=32)
+    version: int = 1
+    sent_version: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SchedulerRun(SQLModel, table=True):
+    """When a scheduled job last ran, for /healthz and catch-up."""
+
+    __tablename__ = "scheduler_run"
+
+    job: str = Field(primary_key=True, max_length=60)
+    ran_at: datetime = Field(default_factory=utcnow)

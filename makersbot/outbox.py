@@ -1,0 +1,273 @@
+"""The outbox: every message the bot shows in a channel is a row here first.
+
+Services `publish` the desired state of a message under a stable key; the `SlackSender`
+makes Slack match it (post once, then `chat.update` in place). Several changes before the
+sender runs become one call, and nothing acknowledged is lost across a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from makersbot.db import Database
+from makersbot.domain import Message
+from makersbot.models import SlackMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# Errors after which retrying the same call cannot succeed: log and stop trying.
+PERMANENT_ERRORS = {
+    "channel_not_found",
+    "is_archived",
+    "msg_too_long",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "no_text",
+    "invalid_auth",
+    "account_inactive",
+    "token_revoked",
+    "missing_scope",
+    "restricted_action",
+    "cant_update_message",
+}
+METADATA_EVENT = "makersbot_message"
+MAX_BACKOFF = timedelta(minutes=30)
+
+
+class Outbox:
+    """Records what a channel should show. Called by services inside their session."""
+
+    def __init__(self, wake: Callable[[], None] | None = None, clock: Clock = utcnow) -> None:
+        self._wake = wake or (lambda: None)
+        self.clock = clock
+
+    def publish(
+        self,
+        session: Session,
+        *,
+        key: str,
+        channel: str,
+        message: Message,
+        pin: bool = False,
+        thread_key: str | None = None,
+    ) -> None:
+        """Set the content of the message `key`; the sender posts or updates it soon."""
+        row = session.exec(select(SlackMessage).where(SlackMessage.key == key)).first()
+        now = self.clock()
+        if row is None:
+            row = SlackMessage(
+                key=key,
+                channel=channel,
+                thread_key=thread_key,
+                text=message.text,
+                blocks=message.blocks or None,
+                pin=pin,
+                created_at=now,
+                updated_at=now,
+                next_attempt_at=now,
+            )
+        else:
+            if row.text == message.text and row.blocks == (message.blocks or None):
+                return  # nothing changed: no call to Slack
+            row.text = message.text
+            row.blocks = message.blocks or None
+            row.version += 1
+            row.updated_at = now
+            row.next_attempt_at = min(row.next_attempt_at, now)
+        session.add(row)
+        session.flush()
+        self.wake_after_commit(session)
+
+    def wake_after_commit(self, session: Session) -> None:
+        """Nudge an in-process sender once the session commits."""
+        from sqlalchemy import event
+
+        if not session.info.get("outbox_wake"):
+            session.info["outbox_wake"] = True
+
+            def _after_commit(_session: Any) -> None:
+                session.info.pop("outbox_wake", None)
+                self._wake()
+
+            event.listen(session, "after_commit", _after_commit, once=True)
+
+    def depth(self, session: Session) -> int:
+        """How many messages wait to be sent (for /healthz)."""
+        return int(
+            session.exec(
+                select(func.count())
+                .select_from(SlackMessage)
+                .where(col(SlackMessage.version) > col(SlackMessage.sent_version))
+            ).one()
+        )
+
+
+class SlackSender:
+    """Drains the outbox to Slack. Safe to run in several processes on PostgreSQL."""
+
+    def __init__(
+        self,
+        db: Database,
+        client: WebClient,
+        *,
+        clock: Clock = utcnow,
+        per_channel_interval: float = 1.0,
+        batch: int = 20,
+    ) -> None:
+        self.db = db
+        self.client = client
+        self.clock = clock
+        self.per_channel_interval = per_channel_interval
+        self.batch = batch
+        self._last_post: dict[str, float] = {}
+        self._wakeup = threading.Event()
+        self._stop = threading.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def drain(self, *, max_rounds: int = 1000) -> int:
+        """Send everything that is due now; returns the number of Slack calls made."""
+        calls = 0
+        for _ in range(max_rounds):
+            made = self._round()
+            calls += made
+            if made == 0:
+                break
+        return calls
+
+    def run_forever(self, poll_seconds: float = 0.5) -> None:
+        """The sender loop for `serve` and `worker`; stops when `stop()` is called."""
+        while not self._stop.is_set():
+            try:
+                self.drain()
+            except Exception:  # keep the loop alive; the row keeps its state for a retry
+                log.exception("outbox sender round failed")
+            self._wakeup.wait(poll_seconds)
+            self._wakeup.clear()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wakeup.set()
+
+    def _due_ids(self) -> list[int]:
+        with self.db.session(read_only=True) as session:
+            rows = session.exec(
+                select(SlackMessage.id)
+                .where(
+                    col(SlackMessage.version) > col(SlackMessage.sent_version),
+                    col(SlackMessage.next_attempt_at) <= self.clock(),
+                )
+                .order_by(col(SlackMessage.id))
+                .limit(self.batch)
+            ).all()
+        return [int(r) for r in rows if r is not None]
+
+    def _round(self) -> int:
+        calls = 0
+        for row_id in self._due_ids():
+            calls += self._send_one(row_id)
+        return calls
+
+    def _send_one(self, row_id: int) -> int:
+        with self.db.session() as session:
+            stmt = select(SlackMessage).where(SlackMessage.id == row_id)
+            if self.db.is_postgres:
+                # Another worker holding this row is sending it: skip, never wait or repeat.
+                stmt = stmt.with_for_update(skip_locked=True)
+            row = session.exec(stmt).first()
+            if row is None or row.version <= row.sent_version:
+                return 0
+            wait = self._pace(row.channel)
+            if wait > 0:
+                row.next_attempt_at = self.clock() + timedelta(seconds=wait)
+                session.add(row)
+                return 0
+            thread_ts: str | None = None
+            if row.thread_key:
+                parent = session.exec(
+                    select(SlackMessage).where(SlackMessage.key == row.thread_key)
+                ).first()
+                if parent is None or parent.ts is None:
+                    # The parent is not posted yet: try again shortly, after it.
+                    row.next_attempt_at = self.clock() + timedelta(seconds=1)
+                    session.add(row)
+                    return 0
+                thread_ts = parent.ts
+            version = row.version
+            try:
+                calls = self._call(row, thread_ts)
+            except SlackApiError as exc:
+                self._failed(row, str(exc.response.get("error", "error")))
+                session.add(row)
+                return 1
+            except Exception as exc:  # connection errors after the client's own retries
+                self._failed(row, type(exc).__name__)
+                session.add(row)
+                return 1
+            row.sent_version = version
+            row.attempts = 0
+            row.last_error = None
+            session.add(row)
+            return calls
+
+    def _pace(self, channel: str) -> float:
+        # About one post per second per channel, as Slack asks (per process).
+        now = time.monotonic()
+        last = self._last_post.get(channel)
+        if last is not None and now - last < self.per_channel_interval:
+            return self.per_channel_interval - (now - last)
+        self._last_post[channel] = now
+        return 0.0
+
+    def _call(self, row: SlackMessage, thread_ts: str | None) -> int:
+        kwargs: dict[str, Any] = {"channel": row.channel, "text": row.text}
+        if row.blocks:
+            kwargs["blocks"] = row.blocks
+        if row.ts is not None:
+            try:
+                self.client.chat_update(ts=row.ts, **kwargs)
+                return 1
+            except SlackApiError as exc:
+                if exc.response.get("error") != "message_not_found":
+                    raise
+                # Someone deleted it: post it again so the channel shows the current state.
+                row.ts = None
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+        kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": row.key}}
+        response = self.client.chat_postMessage(**kwargs)
+        row.ts = str(response["ts"])
+        row.channel = str(response.get("channel") or row.channel)
+        calls = 1
+        if row.pin:
+            try:
+                self.client.pins_add(channel=row.channel, timestamp=row.ts)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "already_pinned":
+                    log.warning("could not pin %s: %s", row.key, exc.response.get("error"))
+            calls += 1
+        return calls
+
+    def _failed(self, row: SlackMessage, error: str) -> None:
+        row.attempts += 1
+        row.last_error = error[:500]
+        if error in PERMANENT_ERRORS:
+            log.warning("giving up on message %s in %s: %s", row.key, row.channel, error)
+            row.sent_version = row.version
+            return
+        delay = min(timedelta(seconds=2 ** min(row.attempts, 11)), MAX_BACKOFF)
+        row.next_attempt_at = self.clock() + delay
+        log.info("will retry message %s in %ss: %s", row.key, int(delay.total_seconds()), error)

@@ -1,0 +1,250 @@
+"""Block Kit renderers: pure functions from domain data to Slack messages and views.
+
+Built with slack_sdk's Block Kit models so every message is validated the way Slack would;
+text that came from people or other tools is escaped and clipped to Slack's limits here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from makersbot.domain import Identity, Message, ProjectCard
+
+# Ids shared by the renderers that emit them and the handlers that receive them.
+JOIN_ACTION = "makers_join"
+START_VIEW = "makers_start"
+START_NAME_BLOCK = "name"
+START_NAME_INPUT = "name_input"
+START_DESCRIPTION_BLOCK = "description"
+START_DESCRIPTION_INPUT = "description_input"
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+TEXT_LIMIT = 4000
+BLOCK_LIMIT = 50
+LIST_LIMIT = 20
+
+PHASE_MARKERS = {
+    "idea": "💡",
+    "discovery": "🔎",
+    "alpha": "🧪",
+    "beta": "🛠",
+    "live": "✅",
+    "retired": "📦",
+}
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack treats as control sequences (`<!channel>` etc.)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten text to `limit` characters with an ellipsis, never cutting an entity in two."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut + "…"
+
+
+def plain(text: str, limit: int = SECTION_LIMIT) -> str:
+    """Untrusted text made safe for mrkdwn: escaped, single-line where needed, clipped."""
+    return clip(escape(text), limit)
+
+
+def slack_date(moment: datetime) -> str:
+    """A date Slack shows in each reader's own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%-d %b %Y")
+    return f"<!date^{int(moment.timestamp())}^{{date_short}}|{fallback}>"
+
+
+def phase_label(phase: str) -> str:
+    return f"{PHASE_MARKERS.get(phase, '')} {phase.capitalize()}".strip()
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=clip(text, SECTION_LIMIT))])
+
+
+def _message(text: str, blocks: Sequence[Block]) -> Message:
+    return Message(
+        text=clip(text, TEXT_LIMIT), blocks=[block.to_dict() for block in blocks[:BLOCK_LIMIT]]
+    )
+
+
+def text_reply(text: str) -> Message:
+    """A short reply written by us (already escaped where it quotes people)."""
+    return _message(text, [_section(text)])
+
+
+def _councils_line(card: ProjectCard) -> str:
+    parts = []
+    if card.makers:
+        parts.append("makers: " + ", ".join(plain(c, 200) for c in card.makers))
+    if card.adopters:
+        parts.append("using it: " + ", ".join(plain(c, 200) for c in card.adopters))
+    return " · ".join(parts) if parts else "no councils yet"
+
+
+def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
+    """The pinned project card: name, phase, councils, latest status, links, Join button."""
+    lead = plain(card.lead_council, 200) if card.lead_council else "not set yet"
+    lines = [
+        f"*Phase:* {phase_label(card.phase)}   *Lead council:* {lead}",
+        f"*Councils:* {_councils_line(card)}",
+    ]
+    if card.status_text:
+        when = f" ({slack_date(card.status_at)})" if card.status_at else ""
+        lines.append(f"*Latest status{when}:* {plain(card.status_text, 1500)}")
+    blocks: list[Block] = [HeaderBlock(text=clip(card.name, HEADER_LIMIT))]
+    if card.description:
+        blocks.append(_section(plain(card.description, 2000)))
+    blocks.append(_section("\n".join(lines)))
+    context = [f"`{card.slug}`", f"{card.member_count} member(s)"]
+    if card.channel_id:
+        context.insert(0, f"<#{card.channel_id}>")
+    context.extend(f"<{url}|{plain(label, 200)}>" for label, url in card.links)
+    blocks.append(_context(" · ".join(context)))
+    if with_join:
+        blocks.append(
+            ActionsBlock(
+                elements=[
+                    ButtonElement(
+                        text="Join this project",
+                        action_id=JOIN_ACTION,
+                        value=card.slug,
+                        style="primary",
+                    )
+                ]
+            )
+        )
+    text = f"{card.name} — {card.phase}; councils: {_councils_line(card)}"
+    return _message(escape(text), blocks)
+
+
+def project_line(card: ProjectCard) -> str:
+    """One catalogue line: name, slug, phase, councils, channel."""
+    councils = len(set(card.makers) | set(card.adopters))
+    who = plain(card.lead_council, 200) if card.lead_council else "no lead council"
+    if councils > 1:
+        who += f" + {councils - 1} more"
+    where = f" · <#{card.channel_id}>" if card.channel_id else ""
+    return f"*{plain(card.name, 200)}* `{card.slug}` · {phase_label(card.phase)} · {who}{where}"
+
+
+def project_list(cards: Sequence[ProjectCard], *, total: int, words: Sequence[str]) -> Message:
+    """The catalogue, at most LIST_LIMIT lines, saying how to narrow it when cut."""
+    query = " ".join(words)
+    if not cards:
+        if query:
+            return text_reply(
+                f"No projects match “{plain(query, 200)}”. Try fewer words, or start one: "
+                "`/makers start <name>`."
+            )
+        return text_reply("No projects yet. Start the first: `/makers start <name>`.")
+    heading = f"{total} project(s)" + (f" matching “{plain(query, 200)}”" if query else "")
+    lines = [project_line(card) for card in cards]
+    if total > len(cards):
+        lines.append(f"…and {total - len(cards)} more. Narrow it: `/makers list <words>`.")
+    body = "\n".join(lines)
+    blocks: list[Block] = [_section(f"*{heading}*")]
+    # Sections hold 3000 characters: split the lines across as many as needed.
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > SECTION_LIMIT - 10:
+            blocks.append(_section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(_section("\n".join(chunk)))
+    blocks.append(_context("See one: `/makers info <project>` · Join: `/makers join <project>`"))
+    return _message(f"{heading}\n{body}", blocks)
+
+
+def help_message(usages: Sequence[tuple[str, str]]) -> Message:
+    """`/makers help`: one line per subcommand, from the handlers' docstrings."""
+    lines = [f"`/makers {usage}` — {summary}" for usage, summary in usages]
+    intro = (
+        "*makersbot* helps councils build things together. "
+        "`<project>` can be a name, a slug or the project's channel."
+    )
+    return _message(intro + "\n" + "\n".join(lines), [_section(intro), _section("\n".join(lines))])
+
+
+def identity(who: Identity) -> Message:
+    """`/makers iam` with no arguments: what the bot knows about you."""
+    council = plain(who.council, 200) if who.council else "not set — `/makers iam council <name>`"
+    github = f"`{plain(who.github_login, 100)}`" if who.github_login else "not set"
+    trello = f"`{plain(who.trello_username, 100)}`" if who.trello_username else "not set"
+    lines = [f"*Council:* {council}", f"*GitHub:* {github}", f"*Trello:* {trello}"]
+    if who.projects:
+        lines.append("*Projects:* " + ", ".join(plain(p, 200) for p in who.projects))
+    return text_reply("\n".join(lines))
+
+
+def start_modal(*, channel_id: str = "") -> dict[str, object]:
+    """The modal `/makers start` opens when no name is given."""
+    view = View(
+        type="modal",
+        callback_id=START_VIEW,
+        private_metadata=channel_id,
+        title=PlainTextObject(text="Start a project"),
+        submit=PlainTextObject(text="Start"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            InputBlock(
+                block_id=START_NAME_BLOCK,
+                label=PlainTextObject(text="Project name"),
+                element=PlainTextInputElement(
+                    action_id=START_NAME_INPUT,
+                    max_length=80,
+                    placeholder=PlainTextObject(text="Bin day reminders"),
+                ),
+            ),
+            InputBlock(
+                block_id=START_DESCRIPTION_BLOCK,
+                label=PlainTextObject(text="What will it do, and for whom?"),
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=START_DESCRIPTION_INPUT, multiline=True, max_length=1000
+                ),
+            ),
+        ],
+    )
+    return view.to_dict()
+
+
+def home_view(who: Identity, cards: Sequence[ProjectCard]) -> dict[str, object]:
+    """The App Home tab: who you are, your projects, and how to start."""
+    blocks: list[Block] = [HeaderBlock(text="Makers Project Teams")]
+    blocks.append(_section(identity(who).text))
+    blocks.append(DividerBlock())
+    if cards:
+        blocks.append(_section("*Your projects*\n" + "\n".join(project_line(c) for c in cards)))
+    else:
+        blocks.append(_section("You are not in any project yet. `/makers list` shows them all."))
+    blocks.append(_context("Type `/makers help` in any channel for every command."))
+    return View(type="home", blocks=blocks[:BLOCK_LIMIT]).to_dict()

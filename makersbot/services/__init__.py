@@ -1,0 +1,1 @@
+"""Business logic. Services receive their collaborators in __init__ and never build Block Kit."""

@@ -1,0 +1,62 @@
+"""Loading the data that project cards and catalogue lines show."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from makersbot import store
+from makersbot.domain import ProjectCard
+from makersbot.models import Project, Role
+
+
+def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCard]:
+    """Cards for several projects with two queries, whatever their number."""
+    ids = [p.id for p in projects if p.id is not None]
+    rows = store.memberships(session, project_ids=ids)
+    codes = {p.council_code for _, p in rows if p.council_code}
+    codes |= {p.lead_council_code for p in projects if p.lead_council_code}
+    councils = store.councils_by_code(session, codes=codes)
+
+    def name(code: str | None) -> str | None:
+        return councils[code].short_name if code and code in councils else None
+
+    makers: dict[int, list[str]] = defaultdict(list)
+    adopters: dict[int, list[str]] = defaultdict(list)
+    members: dict[int, int] = defaultdict(int)
+    for membership, person in rows:
+        members[membership.project_id] += 1
+        council = name(person.council_code)
+        if council is None:
+            continue
+        bucket = adopters if membership.role == Role.ADOPTER.value else makers
+        if council not in bucket[membership.project_id]:
+            bucket[membership.project_id].append(council)
+    cards = []
+    for project in projects:
+        assert project.id is not None
+        lead = name(project.lead_council_code)
+        maker_list = makers[project.id]
+        if lead and lead in maker_list:
+            # The lead council first: it is the one people look for.
+            maker_list = [lead] + [c for c in maker_list if c != lead]
+        cards.append(
+            ProjectCard(
+                id=project.id,
+                slug=project.slug,
+                name=project.name,
+                description=project.description,
+                phase=project.phase,
+                lead_council=lead,
+                makers=tuple(maker_list),
+                adopters=tuple(c for c in adopters[project.id] if c not in maker_list),
+                status_text=project.status_text,
+                status_at=project.status_at,
+                channel_id=project.channel_id,
+                member_count=members[project.id],
+                updated_at=project.updated_at,
+            )
+        )
+    return cards

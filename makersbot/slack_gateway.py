@@ -1,0 +1,97 @@
+"""Channel operations that need an answer before the bot can go on (create, join, invite).
+
+Messages never go through here: they go through the outbox. This wrapper turns slack_sdk
+errors into `ChannelError` with Slack's error code, which services put into plain words.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+log = logging.getLogger(__name__)
+
+MAX_SUFFIX = 20
+
+
+class ChannelError(Exception):
+    """A channel operation Slack refused; `code` is Slack's error string."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    name: str
+
+
+class SlackChannels:
+    """Creates or reuses project channels and invites people into them."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def ensure_channel(self, name: str) -> Channel:
+        """Create `name`; when it is taken, reuse it if the bot can join, else add a suffix."""
+        for attempt in range(1, MAX_SUFFIX + 1):
+            candidate = name if attempt == 1 else f"{name[: 80 - 4]}-{attempt}"
+            try:
+                response = self.client.conversations_create(name=candidate)
+                channel = response["channel"]
+                return Channel(id=channel["id"], name=channel["name"])
+            except SlackApiError as exc:
+                code = str(exc.response.get("error"))
+                if code != "name_taken":
+                    raise ChannelError(code) from None
+            existing = self._find_public(candidate)
+            if existing is not None:
+                return existing
+        raise ChannelError("name_taken")
+
+    def _find_public(self, name: str) -> Channel | None:
+        """The public, unarchived channel called `name`, joined; None if we cannot use it."""
+        cursor: str | None = None
+        while True:
+            try:
+                page = self.client.conversations_list(
+                    types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+                )
+            except SlackApiError as exc:
+                raise ChannelError(str(exc.response.get("error"))) from None
+            for channel in page.get("channels") or []:
+                if channel.get("name") == name:
+                    try:
+                        self.client.conversations_join(channel=channel["id"])
+                    except SlackApiError as exc:
+                        log.info("cannot join existing #%s: %s", name, exc.response.get("error"))
+                        return None
+                    return Channel(id=channel["id"], name=name)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+
+    def invite(self, channel_id: str, user_id: str) -> None:
+        """Invite a person; already being there is fine."""
+        try:
+            self.client.conversations_invite(channel=channel_id, users=user_id)
+        except SlackApiError as exc:
+            code = str(exc.response.get("error"))
+            if code in {"already_in_channel", "cant_invite_self"}:
+                return
+            if code == "not_in_channel":
+                # The bot was removed from the channel: join again, then invite.
+                try:
+                    self.client.conversations_join(channel=channel_id)
+                    self.client.conversations_invite(channel=channel_id, users=user_id)
+                    return
+                except SlackApiError as again:
+                    code = str(again.response.get("error"))
+                    if code == "already_in_channel":
+                        return
+            raise ChannelError(code) from None

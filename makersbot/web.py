@@ -1,0 +1,81 @@
+"""The HTTP app (WSGI, served by gunicorn): Slack requests, webhooks and /healthz."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from slack_bolt.adapter.flask import SlackRequestHandler
+from sqlalchemy import func
+from sqlmodel import select
+
+from makersbot.app import Bot, build
+from makersbot.models import SchedulerRun
+from makersbot.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_web_app(bot: Bot) -> Flask:
+    """Routes of DESIGN.md on one Flask app around an already built bot."""
+    app = Flask("makersbot")
+    app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024  # Slack and webhook bodies are small
+    slack = SlackRequestHandler(bot.bolt_app())
+    app.extensions["makersbot"] = bot
+
+    @app.post("/slack/events")
+    def slack_events() -> Any:
+        return slack.handle(request)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return health(bot)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        # Never a 5xx for something a sender did: log it, answer 400 with one line.
+        code = getattr(error, "code", None)
+        if isinstance(code, int) and 400 <= code < 500:
+            return Response(getattr(error, "description", "bad request"), status=code)
+        log.exception("request failed: %s %s", request.method, request.path)
+        return Response("could not process this request\n", status=400)
+
+    return app
+
+
+def health(bot: Bot) -> tuple[Response, int]:
+    """`GET /healthz`: database reachable, outbox depth, last scheduler run."""
+    try:
+        with bot.db.session(read_only=True) as session:
+            depth = bot.outbox.depth(session)
+            last = session.exec(select(func.max(SchedulerRun.ran_at))).one()
+    except Exception:  # noqa: BLE001 - any failure means the database is not usable
+        log.warning("health check: database unreachable")
+        body = {
+            "status": "error",
+            "database": "error",
+            "outbox_depth": None,
+            "last_scheduler_run": None,
+        }
+        return jsonify(body), 503
+    ok: dict[str, object] = {
+        "status": "ok",
+        "database": "ok",
+        "outbox_depth": depth,
+        "last_scheduler_run": last.isoformat() if last else None,
+    }
+    return jsonify(ok), 200
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The WSGI app gunicorn serves (`makersbot.web:create_app()`): reads the environment."""
+    from makersbot import logs
+
+    settings = settings or load_settings()
+    settings.require_http_mode()
+    logs.configure(settings.log_level, settings.log_format)
+    bot = build(settings)
+    if bot.db.is_sqlite:
+        bot.db.upgrade()
+    return create_web_app(bot)
