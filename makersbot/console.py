@@ -219,7 +219,9 @@ class Console:
         self.print(INTRO)
         name = self._ask("\nWho are you? Your name (Enter for 'you'): ")
         if name:
+            # Each name is its own Slack user, so two people can share one database.
             self.user_name = name.split()[0].lower()
+            self.user_id = "U0" + re.sub(r"[^A-Z0-9]", "", self.user_name.upper())[:9]
             self.slack.users[self.user_id] = self.user_name
         if self.bot.people.identity(Actor(self.user_id)).council is None:
             council = self._ask("Which council are you with? (Enter to skip): ")

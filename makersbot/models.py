@@ -162,6 +162,7 @@ class SlackMessage(SQLModel, table=True):
     sent_version: int = 0
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
+    claimed_until: datetime | None = None
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

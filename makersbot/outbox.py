@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,29 @@ PERMANENT_ERRORS = {
 }
 METADATA_EVENT = "makersbot_message"
 MAX_BACKOFF = timedelta(minutes=30)
+# How long a claimed message is left to its sender before another may try it.
+LEASE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What the sender read from a claimed row."""
+
+    key: str
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    pin: bool
+    ts: str | None
+    version: int
+    thread_ts: str | None
+
+
+@dataclass
+class _Sent:
+    ts: str
+    channel: str
+    calls: int
 
 
 class Outbox:
@@ -182,19 +206,46 @@ class SlackSender:
         return calls
 
     def _send_one(self, row_id: int) -> int:
+        # Three short transactions: claim (a lease), call Slack with no transaction open,
+        # record. A SQLite write lock or a PostgreSQL row lock is never held while Slack
+        # answers, so the web app's writes never queue behind a slow or rate-limited call.
+        job = self._claim(row_id)
+        if job is None:
+            return 0
+        try:
+            sent = self._call(job)
+        except SlackApiError as exc:
+            self._release(row_id, str(exc.response.get("error", "error")))
+            return 1
+        except Exception as exc:  # connection errors after the client's own retries
+            self._release(row_id, type(exc).__name__)
+            return 1
+        with self.db.session() as session:
+            row = session.get(SlackMessage, row_id)
+            if row is not None:
+                row.ts, row.channel = sent.ts, sent.channel
+                row.sent_version = max(row.sent_version, job.version)
+                row.attempts, row.last_error, row.claimed_until = 0, None, None
+                session.add(row)
+        return sent.calls
+
+    def _claim(self, row_id: int) -> _Job | None:
+        now = self.clock()
         with self.db.session() as session:
             stmt = select(SlackMessage).where(SlackMessage.id == row_id)
             if self.db.is_postgres:
-                # Another worker holding this row is sending it: skip, never wait or repeat.
+                # Another worker holding this row is claiming it: skip, never wait or repeat.
                 stmt = stmt.with_for_update(skip_locked=True)
             row = session.exec(stmt).first()
-            if row is None or row.version <= row.sent_version:
-                return 0
+            if row is None or row.version <= row.sent_version or row.next_attempt_at > now:
+                return None
+            if row.claimed_until is not None and row.claimed_until > now:
+                return None
             wait = self._pace(row.channel)
             if wait > 0:
-                row.next_attempt_at = self.clock() + timedelta(seconds=wait)
+                row.next_attempt_at = now + timedelta(seconds=wait)
                 session.add(row)
-                return 0
+                return None
             thread_ts: str | None = None
             if row.thread_key:
                 parent = session.exec(
@@ -202,26 +253,22 @@ class SlackSender:
                 ).first()
                 if parent is None or parent.ts is None:
                     # The parent is not posted yet: try again shortly, after it.
-                    row.next_attempt_at = self.clock() + timedelta(seconds=1)
+                    row.next_attempt_at = now + timedelta(seconds=1)
                     session.add(row)
-                    return 0
+                    return None
                 thread_ts = parent.ts
-            version = row.version
-            try:
-                calls = self._call(row, thread_ts)
-            except SlackApiError as exc:
-                self._failed(row, str(exc.response.get("error", "error")))
-                session.add(row)
-                return 1
-            except Exception as exc:  # connection errors after the client's own retries
-                self._failed(row, type(exc).__name__)
-                session.add(row)
-                return 1
-            row.sent_version = version
-            row.attempts = 0
-            row.last_error = None
+            row.claimed_until = now + LEASE
             session.add(row)
-            return calls
+            return _Job(
+                key=row.key,
+                channel=row.channel,
+                text=row.text,
+                blocks=row.blocks,
+                pin=row.pin,
+                ts=row.ts,
+                version=row.version,
+                thread_ts=thread_ts,
+            )
 
     def _pace(self, channel: str) -> float:
         # About one post per second per channel, as Slack asks (per process).
@@ -232,34 +279,41 @@ class SlackSender:
         self._last_post[channel] = now
         return 0.0
 
-    def _call(self, row: SlackMessage, thread_ts: str | None) -> int:
-        kwargs: dict[str, Any] = {"channel": row.channel, "text": row.text}
-        if row.blocks:
-            kwargs["blocks"] = row.blocks
-        if row.ts is not None:
+    def _call(self, job: _Job) -> _Sent:
+        kwargs: dict[str, Any] = {"channel": job.channel, "text": job.text}
+        if job.blocks:
+            kwargs["blocks"] = job.blocks
+        if job.ts is not None:
             try:
-                self.client.chat_update(ts=row.ts, **kwargs)
-                return 1
+                self.client.chat_update(ts=job.ts, **kwargs)
+                return _Sent(ts=job.ts, channel=job.channel, calls=1)
             except SlackApiError as exc:
                 if exc.response.get("error") != "message_not_found":
                     raise
                 # Someone deleted it: post it again so the channel shows the current state.
-                row.ts = None
-        if thread_ts is not None:
-            kwargs["thread_ts"] = thread_ts
-        kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": row.key}}
+        if job.thread_ts is not None:
+            kwargs["thread_ts"] = job.thread_ts
+        kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": job.key}}
         response = self.client.chat_postMessage(**kwargs)
-        row.ts = str(response["ts"])
-        row.channel = str(response.get("channel") or row.channel)
-        calls = 1
-        if row.pin:
+        sent = _Sent(
+            ts=str(response["ts"]), channel=str(response.get("channel") or job.channel), calls=1
+        )
+        if job.pin:
             try:
-                self.client.pins_add(channel=row.channel, timestamp=row.ts)
+                self.client.pins_add(channel=sent.channel, timestamp=sent.ts)
             except SlackApiError as exc:
                 if exc.response.get("error") != "already_pinned":
-                    log.warning("could not pin %s: %s", row.key, exc.response.get("error"))
-            calls += 1
-        return calls
+                    log.warning("could not pin %s: %s", job.key, exc.response.get("error"))
+            sent.calls += 1
+        return sent
+
+    def _release(self, row_id: int, error: str) -> None:
+        with self.db.session() as session:
+            row = session.get(SlackMessage, row_id)
+            if row is not None:
+                row.claimed_until = None
+                self._failed(row, error)
+                session.add(row)
 
     def _failed(self, row: SlackMessage, error: str) -> None:
         row.attempts += 1

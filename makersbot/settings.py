@@ -113,11 +113,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
-        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-            raise ValueError("expects a SQLAlchemy URL: sqlite:///file.db or postgresql://…")
-        if value.startswith("postgresql://") or value.startswith("postgres://"):
+        if value.startswith(("postgresql://", "postgres://")):
             # psycopg 3 is the driver we ship; plain URLs from hosting platforms mean it.
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("expects a SQLAlchemy URL: sqlite:///file.db or postgresql://…")
         return value
 
     @field_validator("digest_schedule")

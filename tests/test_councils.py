@@ -379,5 +379,3 @@ def test_register_from_councils_matches_their_names() -> None:
     assert small.match("woking bc").council == woking
     assert small.match("WOK").council == wokingham
     assert small.match("London").council is None  # shared names only list councils present
-
-

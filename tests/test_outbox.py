@@ -1,0 +1,118 @@
+"""The outbox sender: one post per message, edits in place, retries, never a duplicate."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlmodel import select
+
+from makersbot.app import Bot
+from makersbot.domain import Message
+from makersbot.models import SlackMessage
+from makersbot.outbox import SlackSender
+from tests.conftest import Clock
+from tests.fakes.slack import FakeSlack
+
+
+def publish(bot: Bot, key: str, channel: str, text: str, **kwargs: object) -> None:
+    with bot.db.session() as session:
+        bot.outbox.publish(session, key=key, channel=channel, message=Message(text), **kwargs)
+
+
+def row(bot: Bot, key: str) -> SlackMessage:
+    with bot.db.session(read_only=True) as session:
+        return session.exec(select(SlackMessage).where(SlackMessage.key == key)).one()
+
+
+def test_changes_before_sending_become_one_post_then_one_update(
+    bot: Bot, fake_slack: FakeSlack
+) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    for text in ("one", "two", "three"):
+        publish(bot, "k", channel, text)
+    bot.sender.drain()
+    assert [c.args["text"] for c in fake_slack.calls("chat.postMessage")] == ["three"]
+    publish(bot, "k", channel, "four")
+    publish(bot, "k", channel, "four")  # unchanged: no extra call
+    bot.sender.drain()
+    assert [c.args["text"] for c in fake_slack.calls("chat.update")] == ["four"]
+    assert fake_slack.messages(channel)[0]["text"] == "four"
+    with bot.db.session(read_only=True) as session:
+        assert bot.outbox.depth(session) == 0
+
+
+def test_rate_limit_is_waited_out_and_posts_once(bot: Bot, fake_slack: FakeSlack) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
+    publish(bot, "k", channel, "hello")
+    bot.sender.drain()
+    calls = fake_slack.calls("chat.postMessage")
+    assert [c.failed for c in calls] == [True, False]
+    assert len(fake_slack.messages(channel)) == 1
+
+
+def test_server_errors_back_off_and_retry_later(
+    bot: Bot, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None, times=3)
+    publish(bot, "k", channel, "hello")
+    bot.sender.drain()  # the client retries twice, then the row backs off
+    assert row(bot, "k").attempts == 1 and row(bot, "k").ts is None
+    bot.sender.drain()
+    assert len(fake_slack.calls("chat.postMessage")) == 3  # not due yet: nothing sent
+    clock.now += timedelta(seconds=5)
+    bot.sender.drain()
+    assert len(fake_slack.messages(channel)) == 1
+    assert row(bot, "k").ts is not None and row(bot, "k").last_error is None
+
+
+def test_deleted_message_is_posted_again(bot: Bot, fake_slack: FakeSlack) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    publish(bot, "k", channel, "v1")
+    bot.sender.drain()
+    first_ts = row(bot, "k").ts
+    fake_slack.fail_next("chat.update", status=200, error="message_not_found")
+    publish(bot, "k", channel, "v2")
+    bot.sender.drain()
+    assert row(bot, "k").ts != first_ts
+    assert [c.args["text"] for c in fake_slack.calls("chat.postMessage")] == ["v1", "v2"]
+
+
+def test_permanent_error_is_given_up(bot: Bot, fake_slack: FakeSlack) -> None:
+    publish(bot, "k", "C0GONE", "hello")
+    fake_slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    bot.sender.drain()
+    message = row(bot, "k")
+    assert message.sent_version == message.version and message.last_error == "channel_not_found"
+
+
+def test_thread_reply_waits_for_its_parent(bot: Bot, fake_slack: FakeSlack) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    publish(bot, "reply", channel, "in thread", thread_key="parent")
+    bot.sender.drain()
+    assert fake_slack.calls("chat.postMessage") == []
+    publish(bot, "parent", channel, "parent")
+    bot.sender.drain()
+    bot.clock.now += timedelta(seconds=2)  # type: ignore[attr-defined]
+    bot.sender.drain()
+    posts = fake_slack.calls("chat.postMessage")
+    assert [p.args["text"] for p in posts] == ["parent", "in thread"]
+    assert posts[1].args["thread_ts"] == row(bot, "parent").ts
+
+
+def test_two_senders_post_each_message_once(bot: Bot, fake_slack: FakeSlack) -> None:
+    channels = [fake_slack.add_channel(f"makers-{i}") for i in range(5)]
+    for i in range(40):
+        publish(bot, f"k{i}", channels[i % 5], f"message {i}")
+    senders = [
+        SlackSender(bot.db, bot.client, clock=bot.clock, per_channel_interval=0) for _ in range(2)
+    ]
+    threads = [threading.Thread(target=s.drain) for s in senders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    texts = sorted(c.args["text"] for c in fake_slack.calls("chat.postMessage"))
+    assert texts == sorted(f"message {i}" for i in range(40))
