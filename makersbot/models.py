@@ -175,3 +175,107 @@ class SchedulerRun(SQLModel, table=True):
 
     job: str = Field(primary_key=True, max_length=60)
     ran_at: datetime = Field(default_factory=utcnow)
+
+
+class Link(SQLModel, table=True):
+    """A GitHub repository or Trello board mirrored into a project's channel."""
+
+    __tablename__ = "link"
+    __table_args__ = (UniqueConstraint("project_id", "source", "target", name="uq_link"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    source: str = Field(max_length=10)  # "github" or "trello"
+    target: str = Field(index=True, max_length=200)  # "owner/repo" (lower case) or board id
+    target_name: str = Field(default="", max_length=200)  # as people know it
+    url: str = Field(default="", max_length=500)
+    filters: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    webhook_id: str | None = Field(default=None, max_length=100)
+    webhook_error: str | None = Field(default=None, max_length=500)
+    etag: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=200)
+    last_polled_at: datetime | None = None
+    created_by_id: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """A webhook delivery, stored before it is acknowledged and processed from here."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_delivery"),
+        Index("ix_delivery_pending", "processed_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=10)
+    delivery_id: str = Field(max_length=200)
+    event: str = Field(default="", max_length=100)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+    claimed_until: datetime | None = None
+    attempts: int = 0
+    error: str | None = Field(default=None, max_length=500)
+
+
+class MirroredItem(SQLModel, table=True):
+    """The current state of one GitHub issue/PR or Trello card in one linked project."""
+
+    __tablename__ = "mirrored_item"
+    __table_args__ = (UniqueConstraint("link_id", "item_key", name="uq_mirrored_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_id: int = Field(foreign_key="link.id", index=True)
+    item_key: str = Field(max_length=200)
+    kind: str = Field(max_length=10)  # issue, pr, card
+    number: int | None = None
+    title: str = Field(default="", max_length=1000)
+    url: str = Field(default="", max_length=500)
+    state: str = Field(default="open", max_length=100)
+    closed: bool = False
+    deleted: bool = False
+    labels: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    people: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    author: str | None = Field(default=None, max_length=100)
+    due: datetime | None = None
+    comments: int = 0
+    source_updated_at: datetime | None = None
+    last_change: str = Field(default="", max_length=500)
+    last_change_at: datetime | None = Field(default=None, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DigestClaim(SQLModel, table=True):
+    """One digest message claimed for a channel and ISO week: the guard against doubles."""
+
+    __tablename__ = "digest_claim"
+    __table_args__ = (UniqueConstraint("channel", "period", "seq", name="uq_digest_claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=100)
+    period: str = Field(max_length=10)  # ISO week, e.g. "2026-W47"
+    seq: int = 0  # 0 for the weekly digest, 1.. for `digest now --force`
+    kind: str = Field(default="hub", max_length=10)  # hub or project
+    message_key: str = Field(max_length=200)
+    claimed_at: datetime = Field(default_factory=utcnow)
+    chart_uploaded_at: datetime | None = None
+
+
+class MirrorEvent(SQLModel, table=True):
+    """One change applied to a mirrored item, kept for the project digests."""
+
+    __tablename__ = "mirror_event"
+    __table_args__ = (Index("ix_mirror_event_project_at", "project_id", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    link_id: int = Field(foreign_key="link.id")
+    item_key: str = Field(max_length=200)
+    kind: str = Field(max_length=10)  # issue, pr, card
+    action: str = Field(max_length=40)  # opened, closed, merged, moved, commented, …
+    actor: str | None = Field(default=None, max_length=100)
+    summary: str = Field(default="", max_length=500)
+    occurred_at: datetime = Field(default_factory=utcnow, index=True)
+    dedupe_key: str = Field(unique=True, max_length=300)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:15:17.141470
+Create Date: 2026-11-26 21:18:14.695797
 """
 
 from collections.abc import Sequence
@@ -27,6 +27,37 @@ def upgrade() -> None:
         sa.Column("nation", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("code"),
+    )
+    op.create_table(
+        "delivery",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("delivery_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("processed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("claimed_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("source", "delivery_id", name="uq_delivery"),
+    )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_pending", ["processed_at", "id"], unique=False)
+
+    op.create_table(
+        "digest_claim",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("channel", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("period", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("message_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("claimed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("chart_uploaded_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("channel", "period", "seq", name="uq_digest_claim"),
     )
     op.create_table(
         "scheduler_run",
@@ -157,6 +188,37 @@ def upgrade() -> None:
         batch_op.create_index("ix_ledger_occurred", ["occurred_at"], unique=False)
 
     op.create_table(
+        "link",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("target", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("target_name", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("filters", sa.JSON(), nullable=True),
+        sa.Column("webhook_id", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("webhook_error", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+        sa.Column("etag", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("cursor", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("last_polled_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"],
+            ["person.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["project.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("project_id", "source", "target", name="uq_link"),
+    )
+    with op.batch_alter_table("link", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_link_project_id"), ["project_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_link_target"), ["target"], unique=False)
+
+    op.create_table(
         "membership",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("project_id", sa.Integer(), nullable=False),
@@ -202,11 +264,86 @@ def upgrade() -> None:
             batch_op.f("ix_project_update_project_id"), ["project_id"], unique=False
         )
 
+    op.create_table(
+        "mirror_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("project_id", sa.Integer(), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=False),
+        sa.Column("item_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("action", sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+        sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("summary", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("occurred_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("dedupe_key", sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["link_id"],
+            ["link.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["project.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedupe_key"),
+    )
+    with op.batch_alter_table("mirror_event", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_mirror_event_occurred_at"), ["occurred_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_mirror_event_project_at", ["project_id", "occurred_at"], unique=False
+        )
+
+    op.create_table(
+        "mirrored_item",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("link_id", sa.Integer(), nullable=False),
+        sa.Column("item_key", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("kind", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=True),
+        sa.Column("title", sqlmodel.sql.sqltypes.AutoString(length=1000), nullable=False),
+        sa.Column("url", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.Column("deleted", sa.Boolean(), nullable=False),
+        sa.Column("labels", sa.JSON(), nullable=True),
+        sa.Column("people", sa.JSON(), nullable=True),
+        sa.Column("author", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
+        sa.Column("due", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("comments", sa.Integer(), nullable=False),
+        sa.Column("source_updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("last_change", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("last_change_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["link_id"],
+            ["link.id"],
+        ),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("link_id", "item_key", name="uq_mirrored_item"),
+    )
+    with op.batch_alter_table("mirrored_item", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_mirrored_item_last_change_at"), ["last_change_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_mirrored_item_link_id"), ["link_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("mirrored_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_mirrored_item_link_id"))
+        batch_op.drop_index(batch_op.f("ix_mirrored_item_last_change_at"))
+
+    op.drop_table("mirrored_item")
+    with op.batch_alter_table("mirror_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_mirror_event_project_at")
+        batch_op.drop_index(batch_op.f("ix_mirror_event_occurred_at"))
+
+    op.drop_table("mirror_event")
     with op.batch_alter_table("project_update", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_project_update_project_id"))
         batch_op.drop_index(batch_op.f("ix_project_update_at"))
@@ -217,6 +354,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_membership_person_id"))
 
     op.drop_table("membership")
+    with op.batch_alter_table("link", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_link_target"))
+        batch_op.drop_index(batch_op.f("ix_link_project_id"))
+
+    op.drop_table("link")
     with op.batch_alter_table("ledger_entry", schema=None) as batch_op:
         batch_op.drop_index("ix_ledger_occurred")
         batch_op.drop_index(batch_op.f("ix_ledger_entry_trello_username"))
@@ -237,5 +379,10 @@ def downgrade() -> None:
     op.drop_table("slack_message")
     op.drop_table("seen_request")
     op.drop_table("scheduler_run")
+    op.drop_table("digest_claim")
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_pending")
+
+    op.drop_table("delivery")
     op.drop_table("council")
     # ### end Alembic commands ###
