@@ -16,6 +16,7 @@ from makersbot import render
 from makersbot.domain import Message
 from makersbot.models import Phase
 from makersbot.services.base import Actor, Outcome, UserError
+from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService, phase_from
 
@@ -23,9 +24,6 @@ log = logging.getLogger(__name__)
 
 COMMAND = "/makers"
 NOT_YET = {
-    "link": "Linking GitHub repos and Trello boards",
-    "unlink": "Linking GitHub repos and Trello boards",
-    "links": "Linking GitHub repos and Trello boards",
     "digest": "The weekly digest",
 }
 PHASES = "/".join(p.value for p in Phase)
@@ -68,6 +66,7 @@ class Commands:
         self,
         projects: ProjectService,
         people: PeopleService,
+        links: LinkService,
         *,
         admins: frozenset[str],
         claim: Callable[[str], bool],
@@ -75,6 +74,7 @@ class Commands:
     ) -> None:
         self.projects = projects
         self.people = people
+        self.links = links
         self.admins = admins
         self.claim = claim
         self.specs: dict[str, Spec] = {}
@@ -235,9 +235,28 @@ class Commands:
             raise Usage
         return reply(self.projects.gave(actor, args))
 
+    @subcommand("link <project> github|trello <repo or board> [filters]", inline=False)
+    def link(self, actor: Actor, args: str) -> Message:
+        """Mirror a GitHub repo or Trello board into the project's channel."""
+        if not args:
+            raise Usage
+        return reply(self.links.link(actor, args))
+
+    @subcommand("unlink <project> github|trello <repo or board>", inline=False)
+    def unlink(self, actor: Actor, args: str) -> Message:
+        """Stop mirroring a repo or board."""
+        if not args:
+            raise Usage
+        return reply(self.links.unlink(actor, args))
+
+    @subcommand("links <project>")
+    def links_(self, actor: Actor, args: str) -> Message:
+        """What a project mirrors, with its filters."""
+        return reply(self.links.links(actor, args))
+
 
 # Subcommands that change nothing: no need to deduplicate them.
-READ_ONLY = {"list", "info"}
+READ_ONLY = {"list", "info", "links_"}
 
 
 def split_description(args: str) -> tuple[str, str]:

@@ -23,12 +23,17 @@ from handlers.actions import Actions
 from handlers.commands import Commands
 from handlers.events import Events
 from handlers.views import Views
+from integrations import github, trello
+from integrations.github import GitHubGateway
+from integrations.trello import TrelloGateway
 from makersbot import store
 from makersbot.councils import CouncilRegister, default_register
 from makersbot.db import Database
 from makersbot.models import utcnow
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
+from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
+from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
 from makersbot.settings import Settings
@@ -65,12 +70,16 @@ class Bot:
     sender: SlackSender
     projects: ProjectService
     people: PeopleService
+    mirror: MirrorService
+    links: LinkService
     commands: Commands
     actions: Actions
     views: Views
     events: Events
     clock: Clock
     _threads: list[threading.Thread] = field(default_factory=list)
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _deliveries: threading.Event = field(default_factory=threading.Event)
 
     def claim(self, key: str) -> bool:
         """True the first time a request key is seen, across processes."""
@@ -112,12 +121,39 @@ class Bot:
         return None
 
     def start_background(self) -> None:
-        """Start the outbox sender (and later the scheduler) in this process."""
-        thread = threading.Thread(target=self.sender.run_forever, name="outbox", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        """Start the outbox sender, the delivery processor and the poller in this process."""
+        for name, target in (
+            ("outbox", self.sender.run_forever),
+            ("deliveries", self._process_forever),
+            ("poller", self._poll_forever),
+        ):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def wake_processor(self) -> None:
+        self._deliveries.set()
+
+    def _process_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.mirror.process_pending()
+            except Exception:  # keep going: the rows keep their state for a retry
+                log.exception("delivery processing round failed")
+            self._deliveries.wait(0.5)
+            self._deliveries.clear()
+
+    def _poll_forever(self) -> None:
+        # Checked often, polled per link only when POLL_INTERVAL has passed for it.
+        while not self._stopping.wait(min(30.0, self.settings.poll_interval / 2)):
+            try:
+                self.links.poll_due()
+            except Exception:
+                log.exception("polling round failed")
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._deliveries.set()
         self.sender.stop()
         for thread in self._threads:
             thread.join(timeout=5)
@@ -142,6 +178,8 @@ def build(
     clock: Clock = utcnow,
     register: CouncilRegister | None = None,
     per_channel_interval: float = 1.0,
+    github_gateway: GitHubApi | None = None,
+    trello_gateway: TrelloApi | None = None,
 ) -> Bot:
     """Wire the bot. Tests and the console pass their own Slack client and clock."""
     db = Database(settings.database_url)
@@ -152,6 +190,34 @@ def build(
     register = register or default_register()
     projects = ProjectService(db, SlackChannels(client), publisher, clock)
     people = PeopleService(db, register, publisher)
+    wake_deliveries = threading.Event()
+    mirror = MirrorService(
+        db,
+        outbox,
+        github_secret=settings.secret("github_webhook_secret"),
+        trello_secret=settings.secret("trello_api_secret"),
+        trello_callback_url=settings.trello_callback_url,
+        parse_github=github.parse,
+        parse_trello=trello.parse,
+        verify_github=github.verify_signature,
+        verify_trello=trello.verify_signature,
+        clock=clock,
+        wake=wake_deliveries.set,
+    )
+    links = LinkService(
+        db,
+        mirror,
+        github=github_gateway or _github_gateway(settings),
+        trello=trello_gateway or _trello_gateway(settings),
+        webhooks=WebhookSettings(
+            public_url=settings.public_url,
+            github_secret=settings.secret("github_webhook_secret"),
+            trello_secret=settings.secret("trello_api_secret"),
+            poll_interval=settings.poll_interval,
+        ),
+        clock=clock,
+        resolve=projects.split_ref,
+    )
 
     def claim(key: str) -> bool:
         with db.session() as session:
@@ -166,9 +232,22 @@ def build(
         sender=sender,
         projects=projects,
         people=people,
-        commands=Commands(projects, people, admins=settings.admins, claim=claim),
+        mirror=mirror,
+        links=links,
+        commands=Commands(projects, people, links, admins=settings.admins, claim=claim),
         actions=Actions(projects, claim=claim),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
         clock=clock,
+        _deliveries=wake_deliveries,
     )
+
+
+def _github_gateway(settings: Settings) -> GitHubApi | None:
+    token = settings.secret("github_token")
+    return GitHubGateway(settings.github_api_url, token) if token else None
+
+
+def _trello_gateway(settings: Settings) -> TrelloApi | None:
+    key, token = settings.secret("trello_api_key"), settings.secret("trello_token")
+    return TrelloGateway(settings.trello_api_url, key, token) if key and token else None

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def make_engine(url: str) -> Engine:
@@ -95,6 +96,9 @@ class Database:
 
     def upgrade(self) -> None:
         """Apply every migration (`makersbot db upgrade`)."""
+        # Imported here: alembic and mako are heavy, and web workers never need them.
+        from alembic import command
+
         command.upgrade(alembic_config(self.url), "head")
 
     def dispose(self) -> None:
@@ -103,6 +107,8 @@ class Database:
 
 def alembic_config(url: str) -> Config:
     """Alembic's configuration, found through the package so any working directory works."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("makersbot") / "migrations"))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

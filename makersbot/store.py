@@ -215,19 +215,6 @@ def search_projects(
     return list(rows), int(total)
 
 
-def memberships(session: Session, *, project_ids: Sequence[int]) -> list[tuple[Membership, Person]]:
-    """Memberships of the given projects with their people, oldest first."""
-    if not project_ids:
-        return []
-    rows = session.exec(
-        select(Membership, Person)
-        .join(Person, col(Person.id) == Membership.person_id)
-        .where(col(Membership.project_id).in_(project_ids))
-        .order_by(col(Membership.joined_at), col(Membership.id))
-    ).all()
-    return [(m, p) for m, p in rows]
-
-
 def projects_of(session: Session, *, person_id: int) -> list[Project]:
     """Projects a person is a member of, most recently active first."""
     return list(
@@ -238,6 +225,21 @@ def projects_of(session: Session, *, person_id: int) -> list[Project]:
             .order_by(col(Project.updated_at).desc())
         ).all()
     )
+
+
+def member_councils(
+    session: Session, *, project_ids: Sequence[int]
+) -> list[tuple[int, str, str | None]]:
+    """(project id, role, council code) of every membership: only what cards show, no objects."""
+    if not project_ids:
+        return []
+    rows = session.exec(
+        select(Membership.project_id, Membership.role, Person.council_code)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(col(Membership.project_id).in_(project_ids))
+        .order_by(col(Membership.joined_at), col(Membership.id))
+    ).all()
+    return [(int(p), str(r), c) for p, r, c in rows]
 
 
 def membership(session: Session, *, project_id: int, person_id: int) -> Membership | None:

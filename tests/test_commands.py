@@ -91,7 +91,10 @@ MALFORMED = [
     ("iam github -bad-", "is not a GitHub login"),
     ("iam trello a!", "is not a Trello username"),
     ("iam council zzzzzzzz qqqqqq", "No UK council matches"),
-    ("link bins github a/b", "not available yet"),
+    ("link bins github a/b", "No project called “bins”"),
+    ("link", "Usage: `/makers link <project> github|trello"),
+    ("unlink", "Usage: `/makers unlink <project> github|trello"),
+    ("links", "Which project?"),
     ("digest now", "not available yet"),
 ]
 

@@ -30,6 +30,7 @@ SLACK_ROUTE = "/slack/events"
 # https://docs.slack.dev/reference/methods lists the scope of every method.
 METHOD_SCOPES: dict[str, str | None] = {
     "auth_test": None,
+    "chat_getPermalink": None,
     "chat_postMessage": "chat:write",
     "chat_postEphemeral": "chat:write",
     "chat_update": "chat:write",
@@ -40,6 +41,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations_open": "im:write",
     "files_completeUploadExternal": "files:write",
     "files_getUploadURLExternal": "files:write",
+    "files_upload_v2": "files:write",
     "pins_add": "pins:write",
     "users_info": "users:read",
     "views_open": None,

@@ -15,8 +15,8 @@ from makersbot.models import Project, Role
 def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCard]:
     """Cards for several projects with two queries, whatever their number."""
     ids = [p.id for p in projects if p.id is not None]
-    rows = store.memberships(session, project_ids=ids)
-    codes = {p.council_code for _, p in rows if p.council_code}
+    rows = store.member_councils(session, project_ids=ids)
+    codes = {code for _, _, code in rows if code}
     codes |= {p.lead_council_code for p in projects if p.lead_council_code}
     councils = store.councils_by_code(session, codes=codes)
 
@@ -26,14 +26,14 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
     makers: dict[int, list[str]] = defaultdict(list)
     adopters: dict[int, list[str]] = defaultdict(list)
     members: dict[int, int] = defaultdict(int)
-    for membership, person in rows:
-        members[membership.project_id] += 1
-        council = name(person.council_code)
+    for project_id, role, code in rows:
+        members[project_id] += 1
+        council = name(code)
         if council is None:
             continue
-        bucket = adopters if membership.role == Role.ADOPTER.value else makers
-        if council not in bucket[membership.project_id]:
-            bucket[membership.project_id].append(council)
+        bucket = adopters if role == Role.ADOPTER.value else makers
+        if council not in bucket[project_id]:
+            bucket[project_id].append(council)
     cards = []
     for project in projects:
         assert project.id is not None

@@ -82,7 +82,7 @@ class ProjectService:
                 return project
         raise UserError("Which project? Name it, or type the command in the project's channel.")
 
-    def _split_ref(self, session: Session, actor: Actor, text: str) -> tuple[Project, str]:
+    def split_ref(self, session: Session, actor: Actor, text: str) -> tuple[Project, str]:
         """Split "<project> <rest>": the project is the longest leading words that name one
         (or a "quoted name"); typed in a project channel, the project may be left out."""
         text = text.strip()
@@ -98,7 +98,9 @@ class ProjectService:
             project = store.project_in_channel(session, channel_id=actor.channel_id)
             if project is not None:
                 return project, text
-        first = words[0] if words else ""
+        if not words:
+            raise UserError("Which project? Name it, or type the command in the project's channel.")
+        first = words[0]
         raise UserError(f"No project called “{plain(first, 100)}”. `/makers list` shows them all.")
 
     def catalogue(self, words: Sequence[str], *, limit: int = 20) -> tuple[list[ProjectCard], int]:
@@ -318,7 +320,7 @@ class ProjectService:
         """Report a one-line status; the card shows the latest with its date."""
         now = self.clock()
         with self.db.session() as session:
-            project, text = self._split_ref(session, actor, args)
+            project, text = self.split_ref(session, actor, args)
             if not text:
                 raise UserError("Say what the status is: `/makers status <project> <text>`.")
             person = self._require_member(session, actor, project)
@@ -405,7 +407,7 @@ class ProjectService:
         """A contribution no tool sees (research, a workshop, money): a give."""
         now = self.clock()
         with self.db.session() as session:
-            project, what = self._split_ref(session, actor, args)
+            project, what = self.split_ref(session, actor, args)
             if not what:
                 raise UserError("Say what you gave: `/makers gave <project> <what>`.")
             person = store.ensure_person(

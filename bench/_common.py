@@ -1,0 +1,413 @@
+"""Shared helpers for the benchmarks in bench/: servers, load generation and statistics.
+
+Nothing here talks to anything but 127.0.0.1. Servers run as gunicorn subprocesses the way
+the Procfile runs the bot, die with the benchmark (PR_SET_PDEATHSIG) and are stopped by
+`Server.stop()`; every socket has a timeout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import logging
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+SLACK_PATH = "/slack/events"
+
+# Started instead of gunicorn itself: ask the kernel to SIGTERM this process when the
+# benchmark dies (so no server outlives it), then become gunicorn. The flag survives exec.
+_BOOTSTRAP = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]): sys.exit(1)  # the parent is already gone\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'gunicorn', *sys.argv[2:]])\n"
+)
+_LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
+
+
+def ensure_root_on_path() -> None:
+    """Make `makersbot`, `tests.fakes` and `bench` importable when run as a script."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+
+
+# The floor -----------------------------------------------------------------------------
+
+
+def bare_app() -> Flask:
+    """WSGI factory of the floor: a Bolt app that only acks `/makers`, served like the bot.
+
+    Same Flask adapter, same route, same Bolt defaults and Slack client settings as
+    `makersbot.web:create_app()` reads from the environment (SLACK_BOT_TOKEN,
+    SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener.
+    Serve it with gunicorn as `'bench._common:bare_app()'` (ROOT on PYTHONPATH).
+    """
+    from flask import Flask, request
+    from flask.typing import ResponseReturnValue
+    from slack_bolt import App
+    from slack_bolt.adapter.flask import SlackRequestHandler
+    from slack_sdk import WebClient
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
+    client = WebClient(
+        token=os.environ["SLACK_BOT_TOKEN"],
+        base_url=os.environ.get("SLACK_API_URL", "https://slack.com/api/"),
+        timeout=15,
+    )
+    bolt = App(
+        client=client,
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        token_verification_enabled=False,
+        process_before_response=False,
+        name="bare",
+    )
+    bolt.command("/makers")(lambda ack: ack())
+    app = Flask("bare")
+    handler = SlackRequestHandler(bolt)
+
+    @app.post(SLACK_PATH)
+    def slack_events() -> ResponseReturnValue:
+        return handler.handle(request)
+
+    return app
+
+
+# Servers -------------------------------------------------------------------------------
+
+
+def clean_env(drop: Sequence[str] = (), **extra: str) -> dict[str, str]:
+    """This process's environment without the variables in `drop` (any case), plus `extra`.
+
+    ROOT is put first on PYTHONPATH so the server imports this checkout and `bench`.
+    """
+    dropped = {name.upper() for name in drop}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in dropped}
+    paths = [str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    env.update(extra)
+    return env
+
+
+class Server:
+    """`gunicorn --worker-class gthread --threads 8 --workers 1` (the Procfile's) on a free port.
+
+    The server's log goes to a file in `workdir` (shown when it fails to start); the
+    working directory is `workdir`, so no `.env` of the checkout is read.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        app: str,
+        env: Mapping[str, str],
+        workdir: Path,
+        *,
+        threads: int = 8,
+        workers: int = 1,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.app = app
+        self.env = dict(env)
+        self.workdir = workdir
+        self.threads = threads
+        self.workers = workers
+        self.start_timeout = start_timeout
+        self.log_path = workdir / f"gunicorn-{name}.log"
+        self.port = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's process id."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.name}: not started")
+        return self._proc.pid
+
+    def start(self) -> Server:
+        """Start gunicorn and wait until its worker answers HTTP."""
+        args = [
+            *(
+                "--worker-class",
+                "gthread",
+                "--threads",
+                str(self.threads),
+                "--workers",
+                str(self.workers),
+            ),
+            *("--bind", "127.0.0.1:0", "--graceful-timeout", "5", "--no-control-socket"),
+            *("--log-level", "info", "--error-logfile", "-", self.app),
+        ]
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _BOOTSTRAP, str(os.getpid()), *args],
+                cwd=self.workdir,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise RuntimeError(f"{self.name}: gunicorn exited early\n{self.log_tail()}")
+            if not self.port:
+                found = _LISTENING.search(self.log_path.read_text(errors="replace"))
+                self.port = int(found[1]) if found else 0
+            if self.port and self._answers():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"{self.name}: not ready in {self.start_timeout:.0f}s\n{self.log_tail()}"
+        )
+
+    def _answers(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/")  # any answer (a 404 is fine) means a worker is serving
+            conn.getresponse().read()
+            return True
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the master's children (the gunicorn workers)."""
+        return children_of(self.pid)
+
+    def peak_rss_kib(self) -> int:
+        """Peak resident memory (VmHWM) of the worker serving requests, in KiB.
+
+        With several workers, the largest; the master (which loads no app) is left out.
+        """
+        return max(peak_rss_kib(pid) for pid in self.worker_pids())
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the server's log, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """SIGTERM gunicorn (graceful), SIGKILL it if it has not gone after 10 s."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def children_of(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (read from /proc)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command name: state, ppid, ...
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            children.append(int(entry))
+    return children
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM of a live process in KiB (the resident-set high-water mark)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
+    """A temporary directory removed when the benchmark ends, even after an error."""
+    return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
+
+
+# Load ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One HTTP request built (and signed) before timing starts."""
+
+    body: bytes
+    headers: dict[str, str]
+    kind: str = ""
+    expect: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timed request: latency in seconds and what came back (or the client error)."""
+
+    request: Prepared
+    latency: float
+    status: int = 0
+    content_type: str = ""
+    body: bytes = b""
+    error: str = ""
+
+
+@dataclass
+class Run:
+    """The samples of a load run against one server."""
+
+    samples: list[Sample] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def extend(self, other: Run) -> None:
+        self.samples.extend(other.samples)
+        self.elapsed += other.elapsed
+
+    def latencies(self, kind: str | None = None) -> list[float]:
+        return [
+            s.latency
+            for s in self.samples
+            if not s.error and (kind is None or s.request.kind == kind)
+        ]
+
+
+def run_load(
+    port: int,
+    requests: Sequence[Prepared],
+    *,
+    concurrency: int,
+    path: str = SLACK_PATH,
+    timeout: float = 10.0,
+) -> Run:
+    """POST every request over `concurrency` keep-alive connections, one thread each.
+
+    Threads take the next request from a shared counter as soon as they are free, so at
+    most `concurrency` requests are in flight. Connections are opened before the clock
+    starts and re-opened after a failure.
+    """
+    samples: list[Sample | None] = [None] * len(requests)
+    counter = itertools.count()
+    start = threading.Barrier(concurrency + 1)
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            conn.connect()
+        finally:
+            start.wait()
+        try:
+            while (i := next(counter)) < len(requests):
+                req = requests[i]
+                began = time.perf_counter()
+                try:
+                    conn.request("POST", path, body=req.body, headers=req.headers)
+                    response = conn.getresponse()
+                    body = response.read()
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()  # the next request reconnects
+                    samples[i] = Sample(req, time.perf_counter() - began, error=repr(exc))
+                    continue
+                samples[i] = Sample(
+                    req,
+                    time.perf_counter() - began,
+                    status=response.status,
+                    content_type=response.getheader("Content-Type") or "",
+                    body=body,
+                )
+        finally:
+            conn.close()
+
+    threads = [
+        threading.Thread(target=client, name=f"client-{n}", daemon=True) for n in range(concurrency)
+    ]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join(timeout * len(requests))
+    elapsed = time.perf_counter() - began
+    missing = sum(1 for s in samples if s is None)
+    if missing:
+        raise RuntimeError(f"{missing} request(s) never completed on port {port}")
+    return Run([s for s in samples if s is not None], elapsed)
+
+
+Check = Callable[[Sample], str | None]
+"""Returns why a response is wrong, or None when it is right."""
+
+
+def failures(run: Run, check: Check) -> list[str]:
+    """Every wrong response of a run, described (client errors included)."""
+    problems = []
+    for sample in run.samples:
+        why = sample.error or check(sample)
+        if why:
+            problems.append(f"{sample.request.kind or 'request'}: {why}")
+    return problems
+
+
+# Statistics ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """The `pct`-th percentile (0-100) by linear interpolation; NaN for no values."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    cuts = statistics.quantiles(values, n=1000, method="inclusive")
+    return cuts[min(max(round(pct * 10) - 1, 0), len(cuts) - 1)]
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds with a precision that suits the size."""
+    value = seconds * 1000
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def mb(kib: int) -> str:
+    """KiB as whole megabytes (MiB)."""
+    return f"{kib / 1024:.0f}"

@@ -1,0 +1,348 @@
+"""Ack latency of `/makers list` and `/makers info <slug>`: the real app against bare Bolt.
+
+Seeds a SQLite database with 200 projects through the service layer, then serves the real
+app (`makersbot.web:create_app()`) and a Bolt app that only acks (`bench._common:bare_app()`)
+with gunicorn exactly as the Procfile does, both talking to a FakeSlack on 127.0.0.1.
+Signed slash commands (half `list`, half `info <slug>`, interleaved) go to each server over
+8 keep-alive connections, in alternating rounds so that drift on the machine hits both
+alike. Every response is checked. Prints p50/p99 per server, the real/bare ratios and each
+worker's peak RSS; the goal (real p99 within 1.3x of bare) is printed, not asserted.
+
+Run: `.venv/bin/python bench/ack.py` (or `make bench`); `--help` lists the knobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (  # noqa: E402 - after the path set-up above
+    Prepared,
+    Run,
+    Sample,
+    Server,
+    clean_env,
+    failures,
+    mb,
+    ms,
+    percentile,
+    run_load,
+    temp_dir,
+)
+
+TOKEN = "xoxb-bench"
+SECRET = "benchsecret"
+GOAL = 1.3
+COUNCILS = (
+    "Leeds",
+    "Guildford",
+    "Bristol",
+    "Camden",
+    "Manchester",
+    "Kent",
+    "Birmingham",
+    "Cardiff",
+    "Glasgow",
+    "Hackney",
+)
+TOPICS = (
+    "Bin day reminders",
+    "Pothole reporter",
+    "Library renewals",
+    "Parking permits",
+    "Council tax helper",
+    "School admissions",
+    "Planning alerts",
+    "Flood warnings",
+    "Street light faults",
+    "Fly-tipping reports",
+    "Allotment waiting list",
+    "Blue badge checker",
+    "Housing repairs",
+    "Warm spaces map",
+    "Food bank finder",
+    "Bus pass renewals",
+    "Noise complaints",
+    "Tree preservation",
+    "Electoral register",
+    "Care finder",
+)
+AUDIENCES = (
+    "residents",
+    "carers",
+    "schools",
+    "tenants",
+    "landlords",
+    "small businesses",
+    "volunteers",
+    "older people",
+    "students",
+    "visitors",
+)
+PEOPLE = 30
+PEOPLE_WITHOUT_COUNCIL = 4
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the requests refer to and the responses must mention."""
+
+    slugs: list[str]
+    names: dict[str, str]  # slug -> name
+    users: list[str]
+    total: int
+
+
+def settings_overrides(fake_url: str, database_url: str) -> dict[str, str]:
+    """The configuration both the seeding code and the real server use."""
+    return {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake_url,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def seed(fake_url: str, database_url: str, projects: int) -> Seeded:
+    """Create people, councils, projects, joins, adoptions, phases and statuses in-process.
+
+    Goes through the services, as `/makers` would, so cards, memberships, the ledger and
+    the outbox look like a real workspace's; the outbox is drained to the FakeSlack and
+    the engine disposed before any server opens the database.
+    """
+    from slack_sdk import WebClient
+
+    from makersbot.app import build
+    from makersbot.models import Phase
+    from makersbot.services.base import Actor, UserError
+    from makersbot.services.projects import slugify
+    from makersbot.settings import Settings
+
+    overrides = settings_overrides(fake_url, database_url)
+    values: dict[str, Any] = {name.lower(): value for name, value in overrides.items()}
+    # No .env file: only what the benchmark sets (and the environment) configures the bot.
+    settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    bot = build(
+        settings, client=WebClient(token=TOKEN, base_url=fake_url), per_channel_interval=0.0
+    )
+    try:
+        bot.db.upgrade()
+        users = [f"U0BENCH{n:02d}" for n in range(PEOPLE)]
+        actors = [Actor(slack_user_id=u, display_name=f"maker{n}") for n, u in enumerate(users)]
+        for n, actor in enumerate(actors[: PEOPLE - PEOPLE_WITHOUT_COUNCIL]):
+            bot.people.set_council(actor, COUNCILS[n % len(COUNCILS)])
+        keys = iter(range(1_000_000))
+
+        def as_(n: int) -> Actor:
+            base = actors[n % PEOPLE]
+            return Actor(base.slack_user_id, base.display_name, request_key=f"seed{next(keys)}")
+
+        names: dict[str, str] = {}
+        phases = [p for p in Phase if p is not Phase.IDEA]
+        for i in range(projects):
+            name = f"{TOPICS[i % len(TOPICS)]} for {AUDIENCES[i // len(TOPICS) % len(AUDIENCES)]}"
+            if i >= len(TOPICS) * len(AUDIENCES):
+                name += f" {i}"
+            description = (
+                f"{TOPICS[i % len(TOPICS)]}, made once and shared: a service for "
+                f"{AUDIENCES[i % len(AUDIENCES)]} that any council can reuse."
+            )
+            bot.projects.start(as_(i), name, description)
+            slug = slugify(name)
+            names[slug] = name
+            for step in (7, 11, 13)[: 1 + i % 3]:  # one to three more makers
+                try:
+                    bot.projects.join(as_(i * step + 3), slug)
+                except UserError:
+                    pass  # already a member
+            if i % 3 == 0:
+                try:
+                    bot.projects.adopt(as_(i * 5 + 1), slug)
+                except UserError:
+                    pass  # that council already makes it
+            if i % 4 == 0:
+                bot.projects.set_phase(as_(i), slug, phases[i % len(phases)])
+            if i % 5 == 0:
+                bot.projects.set_status(as_(i), f"{slug} User research done; building the beta.")
+        bot.sender.drain()
+    finally:
+        bot.stop()  # disposes the engine: the server opens the database afresh
+    return Seeded(slugs=list(names), names=names, users=users, total=projects)
+
+
+def prepare(count: int, seeded: Seeded, response_url: str, tag: str) -> list[Prepared]:
+    """`count` signed slash commands: list, info <slug>, list, info <next slug>, ..."""
+    from makersbot.render import escape
+    from tests.fakes.signing import slack_headers, slash_command_body
+
+    requests = []
+    for i in range(count):
+        if i % 2 == 0:
+            kind, text = "list", "list"
+            expect: tuple[str, ...] = (f"{seeded.total} project(s)",)
+        else:
+            slug = seeded.slugs[(i // 2) % len(seeded.slugs)]
+            kind, text = "info", f"info {slug}"
+            expect = (escape(seeded.names[slug]),)
+        body = slash_command_body(
+            command="/makers",
+            text=text,
+            user_id=seeded.users[i % len(seeded.users)],
+            user_name=f"maker{i % len(seeded.users)}",
+            channel_id="C0BENCH0001",
+            trigger_id=f"{tag}.{i}.{time.time_ns():x}",
+            response_url=f"{response_url}-{tag}-{i}",
+        ).encode()
+        requests.append(Prepared(body, slack_headers(SECRET, body), kind, expect))
+    return requests
+
+
+def check_real(sample: Sample) -> str | None:
+    """The real app answers in the ack: ephemeral JSON whose text names the project(s)."""
+    if sample.status != 200:
+        return f"status {sample.status}: {sample.body[:200]!r}"
+    if not sample.content_type.startswith("application/json"):
+        return f"content type {sample.content_type!r}: {sample.body[:200]!r}"
+    try:
+        payload = json.loads(sample.body)
+    except ValueError:
+        return f"not JSON: {sample.body[:200]!r}"
+    text = str(payload.get("text", ""))
+    if payload.get("response_type") != "ephemeral" or not payload.get("blocks"):
+        return f"not an ephemeral reply with blocks: {text[:200]!r}"
+    missing = [e for e in sample.request.expect if e not in text]
+    if missing:
+        return f"text lacks {missing[0]!r}: {text[:200]!r}"
+    return None
+
+
+def check_bare(sample: Sample) -> str | None:
+    """The floor acks with an empty 200."""
+    if sample.status != 200 or sample.body:
+        return f"status {sample.status}: {sample.body[:200]!r}"
+    return None
+
+
+def measure(args: argparse.Namespace) -> int:
+    """Seed, start both servers, warm them up, measure in alternating rounds, report."""
+    from makersbot.settings import Settings
+    from tests.fakes.slack import FakeSlack
+
+    with temp_dir("makersbot-bench-ack-") as tmp, FakeSlack() as fake:
+        workdir = Path(tmp)
+        overrides = settings_overrides(fake.base_url, f"sqlite:///{workdir / 'bench.db'}")
+        began = time.perf_counter()
+        seeded = seed(fake.base_url, overrides["DATABASE_URL"], args.projects)
+        seeded_in = time.perf_counter() - began
+        env = clean_env(drop=list(Settings.model_fields), **overrides)
+        real = Server("real", "makersbot.web:create_app()", env, workdir, workers=args.workers)
+        bare = Server("bare", "bench._common:bare_app()", env, workdir, workers=args.workers)
+        with real, bare:
+            servers = {"real": real, "bare": bare}
+            checks = {"real": check_real, "bare": check_bare}
+            runs = {name: Run() for name in servers}
+            problems: list[str] = []
+            response_url = fake.response_url("bench")
+            for name, server in servers.items():
+                warmup = prepare(args.warmup, seeded, response_url, f"warm-{name}")
+                problems += failures(
+                    run_load(server.port, warmup, concurrency=args.concurrency), checks[name]
+                )
+            per_round = -(-args.requests // args.rounds)
+            for r in range(args.rounds):
+                count = min(per_round, args.requests - r * per_round)
+                order = ["real", "bare"] if r % 2 == 0 else ["bare", "real"]
+                for name in order:
+                    batch = prepare(count, seeded, response_url, f"{name}-{r}")
+                    run = run_load(servers[name].port, batch, concurrency=args.concurrency)
+                    problems += failures(run, checks[name])
+                    runs[name].extend(run)
+            rss = {name: server.peak_rss_kib() for name, server in servers.items()}
+            auth_tests = len(fake.calls("auth.test"))
+    report(args, runs, rss, problems, seeded_in, auth_tests)
+    return 1 if problems else 0
+
+
+def report(
+    args: argparse.Namespace,
+    runs: dict[str, Run],
+    rss: dict[str, int],
+    problems: Sequence[str],
+    seeded_in: float,
+    auth_tests: int,
+) -> None:
+    """The detail table, then the one-line summary and the goal."""
+    p = {
+        (name, pct): percentile(run.latencies(), pct)
+        for name, run in runs.items()
+        for pct in (50, 99)
+    }
+    print(
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, gunicorn gthread "
+        f"{args.workers} worker(s) x 8 threads; seeded {args.projects} projects in "
+        f"{seeded_in:.1f} s; warm-up {args.warmup} requests per server; "
+        f"auth.test calls {auth_tests}"
+    )
+    print(
+        f"{'server':<6} {'kind':<5} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
+        f" {'max ms':>8} {'req/s':>7}"
+    )
+    for name, run in runs.items():
+        for kind in ("list", "info", None):
+            lat = run.latencies(kind)
+            rate = f"{len(lat) / run.elapsed:7.0f}" if kind is None and run.elapsed else ""
+            print(
+                f"{name:<6} {kind or 'all':<5} {len(lat):>5} {ms(percentile(lat, 50)):>8}"
+                f" {ms(percentile(lat, 90)):>8} {ms(percentile(lat, 99)):>8}"
+                f" {ms(max(lat, default=float('nan'))):>8} {rate:>7}"
+            )
+    ratio50 = p["real", 50] / p["bare", 50]
+    ratio99 = p["real", 99] / p["bare", 99]
+    print(
+        f"ack latency ({args.requests} requests, {args.concurrency} concurrent): "
+        f"real p50 {ms(p['real', 50])} ms p99 {ms(p['real', 99])} ms | "
+        f"bare p50 {ms(p['bare', 50])} ms p99 {ms(p['bare', 99])} ms | "
+        f"ratio p50 {ratio50:.2f} p99 {ratio99:.2f} | "
+        f"peak RSS real {mb(rss['real'])} MB bare {mb(rss['bare'])} MB | "
+        f"errors {len(problems)}"
+    )
+    verdict = "met" if ratio99 <= GOAL else "missed"
+    print(f"goal: real p99 within {GOAL}x of the bare-Bolt floor: {verdict} ({ratio99:.2f}x)")
+    for problem in problems[:10]:
+        print(f"  error: {problem}")
+    if len(problems) > 10:
+        print(f"  …and {len(problems) - 10} more")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="measured per server")
+    parser.add_argument("--concurrency", type=int, default=8, help="clients in flight")
+    parser.add_argument("--projects", type=int, default=200, help="projects to seed")
+    parser.add_argument("--warmup", type=int, default=100, help="unmeasured per server")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations real/bare")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gunicorn workers per server (Procfile: 1)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    # SIGTERM (run_all's timeout) unwinds like Ctrl-C: servers stop, temporary files go.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return measure(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

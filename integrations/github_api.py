@@ -1,0 +1,508 @@
+"""GitHub's JSON shapes (REST and webhook payloads), issue JSON → `ItemState`, and the
+PyGithub gateway.
+
+The pydantic models read only the fields we use and ignore the rest, so new GitHub fields
+never break anything. `item_from_issue` is shared by webhook parsing (`integrations.github`)
+and polling, so an issue seen both ways becomes the same `ItemState` and the same dedupe
+key. `GitHubGateway` is the only place PyGithub is used: it returns our own frozen
+dataclasses and turns every PyGithub / requests failure into `IntegrationError`, whose
+message never holds the token.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import requests
+import urllib3
+from github import Auth, Github, GithubException, GithubRetry
+from github.GithubException import BadAttributeException
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+
+from integrations.events import IntegrationError, ItemState, MalformedPayload
+
+__all__ = [
+    "GitHubGateway",
+    "IssuePoll",
+    "RepoInfo",
+    "item_dedupe_key",
+    "item_from_issue",
+    "item_from_pull_request",
+]
+
+# -- the JSON shapes we read (only the fields we use; GitHub adds fields all the time) -----
+
+
+def _utc(value: datetime) -> datetime:
+    """Stdlib-UTC aware times, so `isoformat()` (part of dedupe keys) is always `+00:00`."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+T = TypeVar("T")
+# A list GitHub may send as null (older payloads): read as empty.
+Many = Annotated[tuple[T, ...], BeforeValidator(lambda value: () if value is None else value)]
+
+
+class Model(BaseModel):
+    """Base of every payload model: unknown fields are ignored, never an error."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class User(Model):
+    login: str
+    type: str | None = None
+
+    @property
+    def is_bot(self) -> bool:
+        """Apps act as `type: Bot` users named `something[bot]`; they earn no credit."""
+        return self.type == "Bot" or self.login.endswith("[bot]")
+
+
+class Label(Model):
+    name: str
+
+
+class PullLink(Model):
+    """`issue.pull_request`: present when the "issue" is a pull request."""
+
+    merged_at: UtcDatetime | None = None
+
+
+class Milestone(Model):
+    title: str
+
+
+class _Item(Model):
+    number: int
+    title: str
+    html_url: str
+    state: str
+    updated_at: UtcDatetime
+    user: User | None = None
+    labels: Many[Label] = ()
+    assignees: Many[User] = ()
+    comments: int | None = None
+    draft: bool | None = None
+    milestone: Milestone | None = None
+
+
+class Issue(_Item):
+    state_reason: str | None = None
+    pull_request: PullLink | None = None
+    repository_url: str | None = None
+
+
+class PullRequest(_Item):
+    merged: bool | None = None
+    merged_at: UtcDatetime | None = None
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def one_line(error: ValidationError) -> str:
+    """The first validation problem as `where: what`, for a 400 answer or a log line."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "payload"
+    return f"{where}: {first['msg']}".replace("\n", " ")
+
+
+def validate(model: type[M], data: Any, what: str) -> M:
+    """`model` from JSON data, or `MalformedPayload` saying what is missing."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise MalformedPayload(f"{what}: {one_line(error)}") from None
+
+
+# -- webhook payloads (only what integrations.github's handlers read) ---------------------------
+
+
+class Repo(Model):
+    full_name: str
+
+
+class From(Model):
+    from_: str | None = Field(default=None, alias="from")  # null when the old text was
+
+
+class Changes(Model):
+    title: From | None = None  # issues / pull_request edited
+    body: From | None = None
+    name: From | None = None  # label edited
+    new_repository: Repo | None = None  # issues transferred
+
+
+class Team(Model):
+    name: str
+
+
+class Event(Model):
+    repository: Repo
+    sender: User | None = None  # a GitHub App's own deliveries may lack it
+    changes: Changes | None = None
+    label: Label | None = None
+    assignee: User | None = None
+    milestone: Milestone | None = None
+    requested_reviewer: User | None = None
+    requested_team: Team | None = None
+
+
+class IssuesEvent(Event):
+    issue: Issue
+
+
+class PullRequestEvent(Event):
+    pull_request: PullRequest
+
+
+class Comment(Model):
+    body: str | None = None
+    created_at: UtcDatetime | None = None
+
+
+class CommentEvent(Event):
+    issue: Issue
+    comment: Comment
+
+
+class Review(Model):
+    id: int
+    user: User | None = None
+    body: str | None = None
+    state: str = ""
+    submitted_at: UtcDatetime | None = None
+
+
+class ReviewEvent(Event):
+    pull_request: PullRequest
+    review: Review
+
+
+class LabelEvent(Event):
+    label: Label
+
+
+class Forkee(Model):
+    full_name: str
+    owner: User
+    created_at: UtcDatetime | None = None
+
+
+class ForkEvent(Event):
+    forkee: Forkee
+
+
+# -- ItemState --------------------------------------------------------------------------------
+
+
+def _state(item: _Item, merged: bool) -> str:
+    if merged:
+        return "merged"
+    if item.state == "closed":
+        return "closed"
+    return "draft" if item.draft else "open"
+
+
+def _item_state(repo_full_name: str, item: _Item, *, kind: str, merged: bool) -> ItemState:
+    container = repo_full_name.lower()
+    return ItemState(
+        source="github",
+        key=f"github:{container}#{item.number}",
+        container=container,
+        container_name=repo_full_name,
+        kind=kind,
+        number=item.number,
+        title=item.title,
+        url=item.html_url,
+        state=_state(item, merged),
+        closed=item.state == "closed" or merged,
+        labels=tuple(label.name for label in item.labels),
+        people=tuple(person.login for person in item.assignees),
+        author=item.user.login if item.user else None,
+        author_is_bot=bool(item.user and item.user.is_bot),
+        comments=item.comments,
+        updated_at=item.updated_at,
+    )
+
+
+def issue_state(repo_full_name: str, issue: Issue) -> ItemState:
+    """The state of an issue, or of a PR seen through the issues API (kind "pr")."""
+    pull = issue.pull_request
+    return _item_state(
+        repo_full_name,
+        issue,
+        kind="pr" if pull is not None else "issue",
+        merged=pull is not None and pull.merged_at is not None,
+    )
+
+
+def pull_request_state(repo_full_name: str, pull: PullRequest) -> ItemState:
+    """The state of a PR from a `pull_request` object (webhooks of PR events)."""
+    merged = bool(pull.merged) or pull.merged_at is not None
+    return _item_state(repo_full_name, pull, kind="pr", merged=merged)
+
+
+def item_from_issue(repo_full_name: str, issue_json: Mapping[str, Any]) -> ItemState:
+    """`ItemState` of a REST / webhook issue object; raises `MalformedPayload` if it lacks
+    number, title, html_url, state or updated_at."""
+    return issue_state(repo_full_name, validate(Issue, issue_json, "issue"))
+
+
+def item_from_pull_request(repo_full_name: str, pull_json: Mapping[str, Any]) -> ItemState:
+    """`ItemState` of a REST / webhook pull request object."""
+    return pull_request_state(repo_full_name, validate(PullRequest, pull_json, "pull_request"))
+
+
+def item_dedupe_key(item: ItemState) -> str:
+    """`github:owner/repo#42@<updated_at ISO>`: what a webhook and a poll of the same change
+    both compute, so the mirror applies it once."""
+    if item.updated_at is None:
+        raise ValueError(f"{item.key} has no updated_at")
+    return f"{item.key}@{item.updated_at.isoformat()}"
+
+
+# -- the gateway ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    full_name: str  # as GitHub spells it ("Octo/Bins"), whatever case was asked for
+    html_url: str
+    private: bool
+
+
+@dataclass(frozen=True)
+class IssuePoll:
+    """One poll of a repository's issues and PRs.
+
+    `etag` is what to send next time; it is None when the answer ran over several pages,
+    because GitHub's ETag covers the first page only and, sorted oldest-update first, a
+    change lands on the last page. Pass `since` = the newest `updated_at` seen to keep the
+    answer to one page (and the 304s free).
+    """
+
+    etag: str | None
+    not_modified: bool
+    items: tuple[ItemState, ...]
+
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+_MAX_PAGES = 100  # 10,000 issues per poll: a runaway Link chain must end somewhere
+
+
+def _repo_name(full_name: str) -> str:
+    name = full_name.strip()
+    # Checked before it becomes part of a URL path: no "..", no extra segments.
+    if not _REPO_NAME.fullmatch(name) or {".", ".."} & set(name.split("/")):
+        raise IntegrationError(f"not a GitHub repository name (owner/repo): {full_name!r}")
+    return name
+
+
+def _iso(value: datetime) -> str:
+    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _loads(body: str) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return str(data["message"])
+    return ""
+
+
+class GitHubGateway:
+    """What the services ask of GitHub, through PyGithub, against `base_url` (github.com,
+    `https://HOST/api/v3` for Enterprise Server, or a fake in tests)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: int = 15,
+        retries: int = 2,
+        backoff_factor: float = 0.5,
+    ) -> None:
+        self._token = token
+        self._github = Github(
+            base_url=base_url.rstrip("/"),
+            auth=Auth.Token(token),
+            timeout=timeout,
+            # raise_on_status=False: when retries run out, the last 5xx reaches PyGithub,
+            # which raises GithubException with its status (not a status-less RetryError).
+            retry=GithubRetry(total=retries, backoff_factor=backoff_factor, raise_on_status=False),
+            # Our own scheduler paces the calls; PyGithub's default sleeps would slow tests.
+            seconds_between_requests=None,
+            seconds_between_writes=None,
+            lazy=True,  # get_repo() makes no request; create_hook() is then a single POST
+        )
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Turn any failure under the block into `IntegrationError(…, status=…)`."""
+        try:
+            yield
+        except IntegrationError as error:
+            raise IntegrationError(self._clean(f"{what}: {error}"), status=error.status) from None
+        except GithubException as error:
+            detail = _message(error.data) or "error"
+            raise IntegrationError(
+                self._clean(f"{what}: GitHub answered {error.status} {detail}"),
+                status=error.status,
+            ) from error
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            BadAttributeException,
+            ValueError,  # a body that is not the JSON we expect (MalformedPayload included)
+        ) as error:
+            raise IntegrationError(self._clean(f"{what}: {type(error).__name__}")) from error
+
+    def _clean(self, message: str) -> str:
+        """Belt and braces: whatever went wrong, the token never reaches a message."""
+        return message.replace(self._token, "[token]") if self._token else message
+
+    def repository(self, full_name: str) -> RepoInfo:
+        """The repository, as the token sees it (404 when missing or invisible)."""
+        name = _repo_name(full_name)
+        with self._errors(f"reading {name}"):
+            repo = self._github.get_repo(name).complete()
+            return RepoInfo(full_name=repo.full_name, html_url=repo.html_url, private=repo.private)
+
+    def create_hook(self, full_name: str, url: str, secret: str, events: Sequence[str]) -> str:
+        """Create an active JSON webhook delivering `events` to `url`; returns its id."""
+        name = _repo_name(full_name)
+        config = {"url": url, "content_type": "json", "secret": secret, "insecure_ssl": "0"}
+        with self._errors(f"creating a webhook on {name}"):
+            hook = self._github.get_repo(name).create_hook(
+                "web", config, events=list(events), active=True
+            )
+            return str(hook.id)
+
+    def delete_hook(self, full_name: str, hook_id: str) -> None:
+        """Delete a webhook (a hook already gone answers 404: `IntegrationError` status 404)."""
+        name = _repo_name(full_name)
+        if not str(hook_id).isdigit():
+            raise IntegrationError(f"not a GitHub hook id: {hook_id!r}")
+        with self._errors(f"deleting webhook {hook_id} of {name}"):
+            self._github.requester.requestJsonAndCheck("DELETE", f"/repos/{name}/hooks/{hook_id}")
+
+    def poll_issues(self, full_name: str, *, etag: str | None, since: datetime | None) -> IssuePoll:
+        """Issues and PRs updated since `since`, oldest update first, every page.
+
+        PyGithub's paginated lists cannot send `If-None-Match`, so this calls the requester
+        itself; a 304 costs no rate limit and makes no further request.
+        """
+        name = _repo_name(full_name)
+        params: dict[str, Any] = {
+            "state": "all",
+            "sort": "updated",
+            "direction": "asc",
+            "per_page": 100,
+        }
+        if since is not None:
+            params["since"] = _iso(since)
+        headers = {"If-None-Match": etag} if etag else {}
+        requester = self._github.requester
+        with self._errors(f"polling issues of {name}"):
+            status, response_headers, body = requester.requestJson(
+                "GET", f"/repos/{name}/issues", parameters=params, headers=headers
+            )
+            if status == 304:
+                return IssuePoll(etag=etag, not_modified=True, items=())
+            found: dict[str, ItemState] = {}
+            self._collect(name, status, body, found)
+            new_etag = response_headers.get("etag")
+            pages, seen = 1, set()
+            next_url = self._next(response_headers)
+            if next_url:
+                new_etag = None  # see IssuePoll: the ETag does not cover later pages
+            while next_url and next_url not in seen and pages < _MAX_PAGES:
+                seen.add(next_url)
+                # An absolute URL: PyGithub sends its path to our own host, with our token.
+                status, response_headers, body = requester.requestJson("GET", next_url)
+                self._collect(name, status, body, found)
+                pages += 1
+                next_url = self._next(response_headers)
+            return IssuePoll(etag=new_etag, not_modified=False, items=tuple(found.values()))
+
+    def help_wanted(
+        self,
+        full_name: str,
+        labels: Sequence[str] = ("good first issue", "help wanted"),
+        limit: int = 5,
+    ) -> tuple[ItemState, ...]:
+        """Open issues (not PRs) with any of `labels`, most recently updated first."""
+        name = _repo_name(full_name)
+        found: dict[int, ItemState] = {}
+        with self._errors(f"listing help-wanted issues of {name}"):
+            for label in labels:
+                # GitHub's `labels=a,b` means *both*; one query per label gives *either*.
+                params = {
+                    "state": "open",
+                    "labels": label,
+                    "sort": "updated",
+                    "direction": "desc",
+                    "per_page": 100,
+                }
+                _, data = self._github.requester.requestJsonAndCheck(
+                    "GET", f"/repos/{name}/issues", parameters=params
+                )
+                for issue in data if isinstance(data, list) else []:
+                    item = item_from_issue(self._repo_of(issue, name), issue)
+                    if item.kind == "issue" and item.number is not None:
+                        found[item.number] = item
+        newest = sorted(found.values(), key=lambda item: item.updated_at or datetime.min)
+        return tuple(reversed(newest))[: max(limit, 0)]
+
+    @staticmethod
+    def _next(headers: Mapping[str, Any]) -> str | None:
+        match = _NEXT_LINK.search(str(headers.get("link", "")))
+        return match.group(1) if match else None
+
+    @staticmethod
+    def _repo_of(issue: Any, asked: str) -> str:
+        """The repository's name as GitHub spells it (from `repository_url`), so a poll
+        names it exactly as webhooks do, whatever case the link was typed in."""
+        url = issue.get("repository_url") if isinstance(issue, dict) else None
+        if isinstance(url, str):
+            parts = url.rstrip("/").split("/")
+            if len(parts) >= 2 and f"{parts[-2]}/{parts[-1]}".lower() == asked.lower():
+                return f"{parts[-2]}/{parts[-1]}"
+        return asked
+
+    def _collect(self, name: str, status: int, body: str, found: dict[str, ItemState]) -> None:
+        """Add one page's items; a later sighting of an item (it was updated while we paged,
+        so it moved to the end) replaces the earlier one."""
+        data = _loads(body)
+        if status >= 400:
+            raise IntegrationError(f"GitHub answered {status} {_message(data)}", status=status)
+        if not isinstance(data, list):
+            raise IntegrationError(f"GitHub answered {status} without a list of issues")
+        for issue in data:
+            item = item_from_issue(self._repo_of(issue, name), issue)
+            found.pop(item.key, None)
+            found[item.key] = item
