@@ -89,6 +89,46 @@ def bare_app() -> Flask:
     return app
 
 
+def bare_webhook_app() -> Flask:
+    """WSGI factory of the webhook floor: only checks the signature, then answers 200.
+
+    `POST /github/webhook` checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with
+    GITHUB_WEBHOOK_SECRET); `POST /trello/webhook` checks `X-Trello-Webhook` (base64
+    HMAC-SHA1 of body + PUBLIC_URL/trello/webhook with TRELLO_API_SECRET). No parsing, no
+    storage: the least any Flask app that verifies webhooks pays. Bad signatures get 401.
+    Serve it with gunicorn as `'bench._common:bare_webhook_app()'` (ROOT on PYTHONPATH).
+    """
+    import base64
+    import hashlib
+    import hmac
+
+    from flask import Flask, Response, request
+
+    github_key = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
+    trello_key = os.environ["TRELLO_API_SECRET"].encode()
+    callback = (os.environ["PUBLIC_URL"].rstrip("/") + "/trello/webhook").encode()
+    app = Flask("bare-webhooks")
+
+    def answer(ok: bool) -> Response:
+        return Response("ok\n" if ok else "bad signature\n", status=200 if ok else 401)
+
+    @app.post("/github/webhook")
+    def github_webhook() -> Response:
+        body = request.get_data()
+        expected = "sha256=" + hmac.new(github_key, body, hashlib.sha256).hexdigest()
+        given = request.headers.get("X-Hub-Signature-256", "")
+        return answer(hmac.compare_digest(expected.encode(), given.encode()))
+
+    @app.post("/trello/webhook")
+    def trello_webhook() -> Response:
+        body = request.get_data()
+        expected = base64.b64encode(hmac.new(trello_key, body + callback, hashlib.sha1).digest())
+        given = request.headers.get("X-Trello-Webhook", "")
+        return answer(hmac.compare_digest(expected, given.encode()))
+
+    return app
+
+
 # Servers -------------------------------------------------------------------------------
 
 

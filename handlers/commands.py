@@ -16,6 +16,7 @@ from makersbot import render
 from makersbot.domain import Message
 from makersbot.models import Phase
 from makersbot.services.base import Actor, Outcome, UserError
+from makersbot.services.digest import DigestService
 from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService, phase_from
@@ -23,9 +24,7 @@ from makersbot.services.projects import ProjectService, phase_from
 log = logging.getLogger(__name__)
 
 COMMAND = "/makers"
-NOT_YET = {
-    "digest": "The weekly digest",
-}
+NOT_YET: dict[str, str] = {}
 PHASES = "/".join(p.value for p in Phase)
 
 
@@ -67,6 +66,7 @@ class Commands:
         projects: ProjectService,
         people: PeopleService,
         links: LinkService,
+        digest: DigestService,
         *,
         admins: frozenset[str],
         claim: Callable[[str], bool],
@@ -75,6 +75,7 @@ class Commands:
         self.projects = projects
         self.people = people
         self.links = links
+        self.digest = digest
         self.admins = admins
         self.claim = claim
         self.specs: dict[str, Spec] = {}
@@ -253,6 +254,16 @@ class Commands:
     def links_(self, actor: Actor, args: str) -> Message:
         """What a project mirrors, with its filters."""
         return reply(self.links.links(actor, args))
+
+    @subcommand("digest preview|now [--force]", inline=False)
+    def digest_(self, actor: Actor, args: str) -> Message:
+        """The weekly digest now: `preview` shows it to you; `now` (admins) posts it."""
+        words = args.lower().split()
+        if words == ["preview"]:
+            return self.digest.preview()[0]
+        if words[:1] == ["now"] and set(words[1:]) <= {"--force"}:
+            return reply(self.digest.post_now(actor.slack_user_id, force="--force" in words))
+        raise Usage
 
 
 # Subcommands that change nothing: no need to deduplicate them.

@@ -32,6 +32,8 @@ from makersbot.db import Database
 from makersbot.models import utcnow
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
+from makersbot.scheduler import DigestSchedule, Scheduler
+from makersbot.services.digest import DigestService
 from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
 from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
@@ -72,11 +74,13 @@ class Bot:
     people: PeopleService
     mirror: MirrorService
     links: LinkService
+    digest: DigestService
     commands: Commands
     actions: Actions
     views: Views
     events: Events
     clock: Clock
+    scheduler: Scheduler | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
     _stopping: threading.Event = field(default_factory=threading.Event)
     _deliveries: threading.Event = field(default_factory=threading.Event)
@@ -131,6 +135,26 @@ class Bot:
             thread.start()
             self._threads.append(thread)
 
+    def recover_after_restart(self) -> None:
+        """For a single process starting up: nobody else holds a claim, so free them now.
+
+        Messages whose claim is freed are checked against the channel's history before they
+        are posted, so a post made just before a crash is edited, not repeated.
+        """
+        from sqlalchemy import update
+
+        from makersbot.models import Delivery
+
+        released = self.sender.release_all_claims()
+        with self.db.session() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.processed_at.is_(None))  # type: ignore[union-attr]
+                .values(claimed_until=None)
+            )
+        if released:
+            log.info("released %s message claim(s) left by an earlier run", released)
+
     def wake_processor(self) -> None:
         self._deliveries.set()
 
@@ -151,7 +175,24 @@ class Bot:
             except Exception:
                 log.exception("polling round failed")
 
+    def _upload_charts_forever(self) -> None:
+        # A digest's chart goes into its thread once Slack has the digest message.
+        while not self._stopping.wait(5.0):
+            try:
+                self.digest.upload_pending_charts()
+            except Exception:
+                log.exception("chart upload round failed")
+
+    def start_scheduler(self) -> None:
+        """The digest schedule: only in `serve` or `worker`, never in every web worker."""
+        self.scheduler = Scheduler(
+            self.db, DigestSchedule.from_settings(self.settings), self.digest, clock=self.clock
+        )
+        self.scheduler.start()
+
     def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         self._stopping.set()
         self._deliveries.set()
         self.sender.stop()
@@ -204,6 +245,15 @@ def build(
         clock=clock,
         wake=wake_deliveries.set,
     )
+    digest = DigestService(
+        db,
+        outbox,
+        client,
+        schedule=DigestSchedule.from_settings(settings),
+        hub_channel=settings.digest_channel,
+        admins=settings.admins,
+        clock=clock,
+    )
     links = LinkService(
         db,
         mirror,
@@ -234,7 +284,8 @@ def build(
         people=people,
         mirror=mirror,
         links=links,
-        commands=Commands(projects, people, links, admins=settings.admins, claim=claim),
+        digest=digest,
+        commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
         actions=Actions(projects, claim=claim),
         views=Views(projects, claim=claim),
         events=Events(projects, people),

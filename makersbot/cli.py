@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.add_argument("--user", default="U0CONSOLE", help="the Slack user id you play")
     console.add_argument("--name", default="you", help="your display name")
     sub.add_parser("check", help="print the configuration (secrets hidden) and validate it")
+    digest = sub.add_parser("digest", help="print the weekly digest in the terminal")
+    which = digest.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preview", action="store_true", help="the digest as it would be now")
+    which.add_argument("--week", metavar="2026-W47", help="the digest of a past ISO week")
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="TASK")
     db_sub.add_parser("upgrade", help="apply every migration")
@@ -49,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Database(settings.database_url).upgrade()
             print(f"Database is up to date: {mask_url(settings.database_url)}")
             return 0
+        if args.command == "digest":
+            return print_digest(settings, args.week)
         if args.command == "run":
             if settings.slack_enabled:
                 return serve(settings)
@@ -81,6 +87,25 @@ def check(settings: Settings) -> int:
     return 0
 
 
+def print_digest(settings: Settings, week: str | None) -> int:
+    """`makersbot digest --preview | --week 2026-W47`: the digest as readable text."""
+    from makersbot.app import build
+    from makersbot.render_digest import to_terminal
+
+    bot = build(settings)
+    try:
+        if bot.db.is_sqlite:
+            bot.db.upgrade()
+        messages = bot.digest.render_week(week) if week else bot.digest.preview()
+    except ValueError as exc:
+        print(f"makersbot: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bot.stop()
+    print(to_terminal(messages))
+    return 0
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -101,7 +126,9 @@ def serve(settings: Settings) -> int:
         # Connections opened before the fork belong to the parent: start afresh, then run
         # the background work beside the HTTP threads, so a publish wakes the sender at once.
         bot.db.engine.dispose(close=False)
+        bot.recover_after_restart()  # serve is the only process: earlier claims are stale
         bot.start_background()
+        bot.start_scheduler()
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -132,7 +159,9 @@ def worker(settings: Settings) -> int:
     bot = build(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
+    bot.recover_after_restart()
     bot.start_background()
+    bot.start_scheduler()
     log.info("worker started")
     stop.wait()
     bot.stop()

@@ -46,7 +46,7 @@ PERMANENT_ERRORS = {
 METADATA_EVENT = "makersbot_message"
 MAX_BACKOFF = timedelta(minutes=30)
 # How long a claimed message is left to its sender before another may try it.
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,8 @@ class _Job:
     ts: str | None
     version: int
     thread_ts: str | None
+    created_at: datetime
+    recover: bool = False  # an earlier claim expired: it may have posted without recording
 
 
 @dataclass
@@ -218,7 +220,8 @@ class SlackSender:
             self._release(row_id, str(exc.response.get("error", "error")))
             return 1
         except Exception as exc:  # connection errors after the client's own retries
-            self._release(row_id, type(exc).__name__)
+            # The post may have reached Slack before the connection broke: look first.
+            self._release(row_id, type(exc).__name__, maybe_sent=True)
             return 1
         with self.db.session() as session:
             row = session.get(SlackMessage, row_id)
@@ -241,6 +244,8 @@ class SlackSender:
                 return None
             if row.claimed_until is not None and row.claimed_until > now:
                 return None
+            # A lease that ran out means a sender died mid-call: Slack may hold the post.
+            recover = row.claimed_until is not None and row.ts is None
             wait = self._pace(row.channel)
             if wait > 0:
                 row.next_attempt_at = now + timedelta(seconds=wait)
@@ -268,6 +273,8 @@ class SlackSender:
                 ts=row.ts,
                 version=row.version,
                 thread_ts=thread_ts,
+                created_at=row.created_at,
+                recover=recover,
             )
 
     def _pace(self, channel: str) -> float:
@@ -283,10 +290,13 @@ class SlackSender:
         kwargs: dict[str, Any] = {"channel": job.channel, "text": job.text}
         if job.blocks:
             kwargs["blocks"] = job.blocks
-        if job.ts is not None:
+        ts = job.ts
+        if ts is None and job.recover:
+            ts = self._find_posted(job)
+        if ts is not None:
             try:
-                self.client.chat_update(ts=job.ts, **kwargs)
-                return _Sent(ts=job.ts, channel=job.channel, calls=1)
+                self.client.chat_update(ts=ts, **kwargs)
+                return _Sent(ts=ts, channel=job.channel, calls=1)
             except SlackApiError as exc:
                 if exc.response.get("error") != "message_not_found":
                     raise
@@ -307,11 +317,50 @@ class SlackSender:
             sent.calls += 1
         return sent
 
-    def _release(self, row_id: int, error: str) -> None:
+    def _find_posted(self, job: _Job) -> str | None:
+        """The ts of a message this key already posted, found by its metadata, if any."""
+        oldest = f"{job.created_at.timestamp() - 60:.6f}"
+        try:
+            if job.thread_ts is not None:
+                page = self.client.conversations_replies(
+                    channel=job.channel, ts=job.thread_ts, include_all_metadata=True, limit=200
+                )
+            else:
+                page = self.client.conversations_history(
+                    channel=job.channel, oldest=oldest, include_all_metadata=True, limit=200
+                )
+        except SlackApiError as exc:
+            log.info(
+                "could not look for an unrecorded post of %s: %s",
+                job.key,
+                exc.response.get("error"),
+            )
+            return None
+        for message in page.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            if (metadata.get("event_payload") or {}).get("key") == job.key:
+                log.info("found the unrecorded post of %s; editing it instead", job.key)
+                return str(message["ts"])
+        return None
+
+    def release_all_claims(self) -> int:
+        """Forget every lease: for a single process starting up, no other sender holds one."""
+        from sqlalchemy import update
+
+        with self.db.session() as session:
+            result = session.execute(
+                update(SlackMessage)
+                .where(col(SlackMessage.claimed_until).is_not(None))
+                .values(claimed_until=self.clock() - timedelta(seconds=1))
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def _release(self, row_id: int, error: str, *, maybe_sent: bool = False) -> None:
         with self.db.session() as session:
             row = session.get(SlackMessage, row_id)
             if row is not None:
-                row.claimed_until = None
+                # An expired claim (rather than none) makes the next try look for the post.
+                row.claimed_until = self.clock() - timedelta(seconds=1) if maybe_sent else None
                 self._failed(row, error)
                 session.add(row)
 

@@ -181,3 +181,35 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+@pytest.fixture
+def fake_github() -> Iterator[Any]:
+    from tests.fakes.github import FakeGitHub
+    from tests.mirror_helpers import REPO
+
+    with FakeGitHub() as fake:
+        fake.add_repo(REPO)
+        yield fake
+
+
+@pytest.fixture
+def fake_trello() -> Iterator[Any]:
+    from tests.fakes.trello import FakeTrello
+    from tests.mirror_helpers import BOARD
+
+    with FakeTrello() as fake:
+        fake.add_board(BOARD, "Welcome Board", "iqXXzYEj")
+        yield fake
+
+
+@pytest.fixture
+def mbot(
+    database_url: str, fake_slack: FakeSlack, fake_github: Any, fake_trello: Any, clock: Clock
+) -> Iterator[Bot]:
+    """A bot with GitHub and Trello pointed at fakes and webhooks configured."""
+    from tests.mirror_helpers import mirror_bot
+
+    bot = mirror_bot(database_url, fake_slack, fake_github, fake_trello, clock)
+    yield bot
+    bot.stop()

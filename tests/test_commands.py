@@ -95,7 +95,9 @@ MALFORMED = [
     ("link", "Usage: `/makers link <project> github|trello"),
     ("unlink", "Usage: `/makers unlink <project> github|trello"),
     ("links", "Which project?"),
-    ("digest now", "not available yet"),
+    ("digest", "Usage: `/makers digest preview|now [--force]`"),
+    ("digest later", "Usage: `/makers digest preview|now [--force]`"),
+    ("digest now", "admin"),
 ]
 
 

@@ -38,6 +38,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations_invite": "channels:manage",
     "conversations_join": "channels:join",
     "conversations_list": "channels:read",
+    "conversations_history": "channels:history",
+    "conversations_replies": "channels:history",
     "conversations_open": "im:write",
     "files_completeUploadExternal": "files:write",
     "files_getUploadURLExternal": "files:write",

@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 REPO = re.compile(r"^(?:https?://[^/]+/)?(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 HOOK_EVENTS = ("issues", "pull_request", "issue_comment", "pull_request_review", "label", "fork")
-FIRST_POLL_DAYS = 90
 LINK_USAGE = (
     "`/makers link <project> github <owner/repo> [labels:a,b] [exclude:c] [bots:on] "
     "[threads:off]` or `/makers link <project> trello <board url> [lists:Doing,Done] "
@@ -401,11 +400,9 @@ class LinkService:
         now = self.clock()
         try:
             if source == "github" and self.github is not None:
-                since = (
-                    datetime.fromisoformat(cursor)
-                    if cursor
-                    else now - timedelta(days=FIRST_POLL_DAYS)
-                )
+                # The first look reads every issue once, so the summary counts are true;
+                # later polls ask only for what changed since the newest one seen.
+                since = datetime.fromisoformat(cursor) if cursor else None
                 poll = self.github.poll_issues(name, etag=etag, since=since)
                 items: tuple[ItemState, ...] = () if poll.not_modified else tuple(poll.items)
                 return self._apply_github_poll(link_id, items, poll.etag, now, first)

@@ -875,6 +875,26 @@ class FakeSlack:
             "response_metadata": {"next_cursor": next_cursor},
         }
 
+    @_method("conversations.replies")
+    def _conversations_replies(self, args: Args) -> dict[str, Any]:
+        record = self._visible_channel(args.get("channel"))
+        if BOT_USER_ID not in record["members"]:
+            raise _SlackError("not_in_channel")
+        parent = str(args.get("ts") or "")
+        thread = [
+            copy.deepcopy(m)
+            for m in self._messages[record["id"]]
+            if m["ts"] == parent or m.get("thread_ts") == parent
+        ]
+        if not thread:
+            raise _SlackError("thread_not_found")
+        page, next_cursor = _paginate(thread, args)
+        return {
+            "messages": page,
+            "has_more": bool(next_cursor),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
+
     @_method("conversations.setTopic")
     def _conversations_set_topic(self, args: Args) -> dict[str, Any]:
         return self._set_channel_text(args, "topic", 250)

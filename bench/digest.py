@@ -1,0 +1,326 @@
+"""Benchmark: build every weekly digest (hub + all project digests) on a large network.
+
+382 councils (real codes from the register), 5,000 projects, 1,000,000 ledger entries over
+two years, plus mirrored items and events, in SQLite in a temporary directory. Then, each in
+a fresh subprocess so that memory figures belong to the digest alone:
+
+- a normal week (the last one: about 9,600 entries);
+- a week with ten times the entries (about 96,000), ten weeks earlier.
+
+For each: the time to build every digest (queries) and render every message, best of three,
+the tracemalloc peak of one build + render, and the process's RSS high-water mark. Also the
+time to claim and queue every message in the outbox (what `run_scheduled` adds).
+Goals (printed, not asserted): under 1 s and under 300 MB for the normal week, and a cost
+that follows the week's entries rather than the history.
+
+Run from the repository root: `python bench/digest.py` (or `make bench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+COUNCILS = 382
+PROJECTS = 5_000
+ENTRIES = 1_000_000
+WEEKS = 104
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday, 09:00 in London (GMT)
+BUSY_END = NOW - timedelta(weeks=10)  # the week that gets ten times the entries
+GIVE_SOURCES = [
+    ("github:pr_merged", 30),
+    ("github:review", 30),
+    ("github:issue_closed", 15),
+    ("trello:card_done", 15),
+    ("gave", 8),
+    ("start", 2),
+]
+TAKE_SOURCES = [("adopt", 60), ("github:fork", 40)]
+GOAL_SECONDS, GOAL_MB = 1.0, 300
+
+
+def stamp(moment: datetime) -> str:
+    """How SQLAlchemy stores an aware datetime in SQLite: naive UTC text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def pick(rng: random.Random, weighted: list[tuple[str, int]]) -> str:
+    return rng.choices([v for v, _ in weighted], [w for _, w in weighted])[0]
+
+
+Row = tuple[str, str, str | None, int, str, str, str]
+
+
+def ledger_rows(
+    rng: random.Random, codes: list[str], n: int, start: datetime, span: float, serial: int
+) -> Iterator[Row]:
+    """`n` ledger rows between start and start + span seconds: 85% gives, 10% unattributed."""
+    for i in range(n):
+        give = rng.random() < 0.85
+        kind = "give" if give else "take"
+        source = pick(rng, GIVE_SOURCES if give else TAKE_SOURCES)
+        code = rng.choice(codes) if rng.random() > 0.10 else None
+        at = start + timedelta(seconds=rng.random() * span)
+        yield (kind, source, code, rng.randint(1, PROJECTS), "", stamp(at), f"b:{serial + i}")
+
+
+def load(path: Path) -> None:
+    """Create the schema with the migrations, then bulk-load with sqlite3 directly."""
+    from makersbot.councils import default_register
+    from makersbot.db import Database
+
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    rng = random.Random(20261130)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    # Indexes are dropped during the load and built again after: much faster than keeping
+    # seven indexes up to date row by row.
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
+    councils = sorted(default_register(), key=lambda c: c.code)[:COUNCILS]
+    codes = [c.code for c in councils]
+    created = stamp(NOW - timedelta(weeks=WEEKS))
+    conn.executemany(
+        "INSERT INTO council (code, name, short_name, nation, created_at) VALUES (?,?,?,?,?)",
+        [(c.code, c.name, c.short_name, c.nation, created) for c in councils],
+    )
+    conn.executemany(
+        "INSERT INTO person (id, slack_user_id, display_name, council_code, created_at) "
+        "VALUES (?,?,?,?,?)",
+        [
+            (i, f"U{i:08d}", f"person {i}", rng.choice(codes), created)
+            for i in range(1, PROJECTS + 1)
+        ],
+    )
+    phases = ["idea", "discovery", "alpha", "beta", "live", "retired"]
+    projects = []
+    for i in range(1, PROJECTS + 1):
+        made = NOW - timedelta(weeks=WEEKS) + timedelta(seconds=rng.random() * WEEKS * 7 * 86400)
+        touched = made + (NOW - made) * rng.random()
+        projects.append(
+            (i, f"project-{i}", f"Project {i}", rng.choice(phases), rng.choice(codes),
+             f"C{i:08d}", f"makers-project-{i}", stamp(made), stamp(touched), i)
+        )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO project (id, slug, name, phase, lead_council_code, channel_id, channel_name,"
+        " created_at, updated_at, created_by_id, description, status_text)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,'','')",
+        projects,
+    )
+    conn.executemany(
+        "INSERT INTO membership (project_id, person_id, role, joined_at) VALUES (?,?,'lead',?)",
+        [(i, i, created) for i in range(1, PROJECTS + 1)],
+    )
+    span = WEEKS * 7 * 86400.0
+    insert = (
+        "INSERT INTO ledger_entry (kind, source, council_code, project_id, description,"
+        " occurred_at, dedupe_key) VALUES (?,?,?,?,?,?,?)"
+    )
+    conn.executemany(
+        insert, ledger_rows(rng, codes, ENTRIES, NOW - timedelta(weeks=WEEKS), span, 0)
+    )
+    busy = ledger_rows(
+        rng, codes, 9 * ENTRIES // WEEKS, BUSY_END - timedelta(days=7), 7 * 86400.0, ENTRIES
+    )
+    conn.executemany(insert, busy)
+    # Mirrored repos and boards for a fifth of the projects, with items and two years of events.
+    links = [(i, i, "github", f"org/repo-{i}") for i in range(1, PROJECTS // 5 + 1)]
+    conn.executemany(
+        "INSERT INTO link (id, project_id, source, target, target_name, url, filters, created_at)"
+        f" VALUES (?,?,?,?,'','','{{}}','{created}')",
+        links,
+    )
+    labels = ['["bug"]', '["help wanted"]', '["good first issue"]', "[]", "[]", "[]"]
+    items = []
+    for n in range(20_000):
+        link_id = rng.randint(1, len(links))
+        kind = rng.choice(["issue", "issue", "pr"])
+        seen = NOW - timedelta(days=rng.random() * 300)
+        items.append(
+            (link_id, f"github:org/repo-{link_id}#{n}", kind, n, f"Item {n}",
+             f"https://github.com/org/repo-{link_id}/issues/{n}", "open", rng.random() < 0.6,
+             rng.choice(labels), stamp(seen), stamp(seen + (NOW - seen) * rng.random()))
+        )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO mirrored_item (link_id, item_key, kind, number, title, url, state, closed,"
+        " deleted, labels, people, comments, last_change, created_at, last_change_at)"
+        " VALUES (?,?,?,?,?,?,?,?,0,?,'[]',0,'',?,?)",
+        items,
+    )
+    actions = ["opened", "closed", "merged", "commented", "labeled", "moved"]
+    conn.executemany(
+        "INSERT INTO mirror_event (project_id, link_id, item_key, kind, action, summary,"
+        " occurred_at, dedupe_key) VALUES (?,?,?,?,?,?,?,?)",
+        (
+            (lid, lid, f"k{n}", "card" if a == "moved" else "issue", a,
+             "moved Doing → Done" if a == "moved" else "",
+             stamp(NOW - timedelta(seconds=rng.random() * span)), f"e:{n}")
+            for n in range(200_000)
+            for lid, a in [(rng.randint(1, len(links)), rng.choice(actions))]
+        ),
+    )  # fmt: skip
+    conn.executemany(
+        "INSERT INTO project_update (project_id, kind, value, at) VALUES (?,'phase',?,?)",
+        (
+            (rng.randint(1, PROJECTS), rng.choice(phases),
+             stamp(NOW - timedelta(seconds=rng.random() * span)))
+            for _ in range(10_000)
+        ),
+    )  # fmt: skip
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def measure(path: Path, end: datetime) -> dict[str, float]:
+    """Build and render every digest for the period ending at `end` (in this process)."""
+    from slack_sdk import WebClient
+
+    from makersbot.db import Database
+    from makersbot.outbox import Outbox
+    from makersbot.render_digest import hub_messages, project_messages
+    from makersbot.scheduler import DigestSchedule
+    from makersbot.services.digest import DigestService
+
+    db = Database(f"sqlite:///{path}")
+    client = WebClient(token="xoxb-bench", base_url="http://127.0.0.1:9/api/")
+    service = DigestService(
+        db, Outbox(), client, schedule=DigestSchedule(), hub_channel="C00000HUB", clock=lambda: end
+    )
+    period = service.period_ending(end)
+
+    def once() -> tuple[float, float, int, int]:
+        began = time.perf_counter()
+        hub, projects = service.build(period)
+        built = time.perf_counter()
+        count = len(hub_messages(hub))
+        for digest in projects:
+            count += len(project_messages(digest))
+        return built - began, time.perf_counter() - built, len(projects), count
+
+    once()  # warm the page cache and imports, as a running bot has them
+    runs = [once() for _ in range(3)]
+    best = min(runs, key=lambda r: r[0] + r[1])
+    tracemalloc.start()
+    once()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    with sqlite3.connect(path) as conn:
+        entries = conn.execute(
+            "SELECT count(*) FROM ledger_entry WHERE occurred_at >= ? AND occurred_at < ?",
+            (stamp(period.start), stamp(period.end)),
+        ).fetchone()[0]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    began = time.perf_counter()
+    run = service.run_scheduled(end)
+    queued = time.perf_counter() - began
+    # The chart is drawn later, by the worker, once the hub message is posted.
+    from makersbot import chart
+    from makersbot.services.digest_data import chart_rows
+
+    chart.render_png([], title="warm-up")
+    began = time.perf_counter()
+    with db.session(read_only=True) as session:
+        rows = chart_rows(session, end=end)
+    png = chart.render_png(rows, title="Give and take per council, 8 weeks")
+    charted = time.perf_counter() - began
+    db.dispose()
+    return {
+        "entries": entries,
+        "build": best[0],
+        "render": best[1],
+        "projects": best[2],
+        "messages": best[3],
+        "tracemalloc_mb": peak / 2**20,
+        "rss_mb": rss,
+        "run_scheduled": queued,
+        "posted": run.project_posts + (1 if run.hub_key else 0),
+        "chart": charted,
+        "png_kb": len(png) / 1024,
+    }
+
+
+def child(path: Path, end: datetime) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", str(path), end.isoformat()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"measuring the week to {end:%Y-%m-%d} failed:\n{done.stderr}")
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def report(label: str, r: dict[str, float], *, goal: bool) -> None:
+    total = r["build"] + r["render"]
+    verdict = ""
+    if goal:
+        met = total < GOAL_SECONDS and r["rss_mb"] < GOAL_MB
+        verdict = f" [{'meets' if met else 'MISSES'} the goal]"
+    print(
+        f"{label}: {int(r['entries']):,} entries in the period\n"
+        f"  build {r['build'] * 1000:.0f} ms + render {r['render'] * 1000:.0f} ms"
+        f" = {total * 1000:.0f} ms for {int(r['projects']):,} project digests + the hub"
+        f" ({int(r['messages']):,} messages){verdict}\n"
+        f"  memory: tracemalloc peak {r['tracemalloc_mb']:.1f} MB,"
+        f" RSS high-water {r['rss_mb']:.0f} MB (the whole process)\n"
+        f"  claim + queue in the outbox: {r['run_scheduled'] * 1000:.0f} ms"
+        f" ({int(r['posted']):,} channels); chart query + PNG: {r['chart'] * 1000:.0f} ms"
+        f" ({r['png_kb']:.0f} KB)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", nargs=2, metavar=("DB", "END"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(measure(Path(args.measure[0]), datetime.fromisoformat(args.measure[1]))))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="makersbot-bench-") as tmp:
+        path = Path(tmp) / "digest.db"
+        began = time.perf_counter()
+        load(path)
+        print(
+            f"loaded {COUNCILS} councils, {PROJECTS:,} projects, "
+            f"{ENTRIES + 9 * ENTRIES // WEEKS:,} ledger entries, 20,000 items, 200,000 events "
+            f"in {time.perf_counter() - began:.1f} s"
+        )
+        normal, busy = child(path, NOW), child(path, BUSY_END)
+    report("normal week", normal, goal=True)
+    report("10x week", busy, goal=False)
+    ratio = (busy["build"] + busy["render"]) / max(normal["build"] + normal["render"], 1e-9)
+    print(
+        f"goal: under {GOAL_SECONDS:.0f} s and {GOAL_MB} MB for the normal week; "
+        f"{busy['entries'] / max(normal['entries'], 1):.1f}x the entries cost {ratio:.1f}x the time"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Shared set-up for the mirror tests: a bot with GitHub and Trello pointed at fakes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from makersbot.app import Bot, build
+from makersbot.models import Project
+from makersbot.services.base import Actor
+from tests.conftest import Clock, make_settings
+from tests.fakes.github import FakeGitHub
+from tests.fakes.signing import github_headers, trello_headers
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trello import FakeTrello
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GITHUB_SECRET = "github-webhook-secret"
+TRELLO_SECRET = "trello-app-secret"
+PUBLIC_URL = "https://makers.example.gov.uk"
+TRELLO_CALLBACK = f"{PUBLIC_URL}/trello/webhook"
+REPO = "Codertocat/Hello-World"
+BOARD = "53582e2da0fac5676a714277"  # the board of Zulip's Trello fixtures
+ALICE = Actor(slack_user_id="U0ALICE", display_name="alice", request_key="t-start")
+
+
+def fixture(path: str) -> dict[str, Any]:
+    data = json.loads((FIXTURES / path).read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def mirror_bot(
+    database_url: str,
+    slack: FakeSlack,
+    github: FakeGitHub,
+    trello: FakeTrello,
+    clock: Clock,
+    *,
+    public_url: str | None = PUBLIC_URL,
+) -> Bot:
+    settings = make_settings(
+        database_url,
+        slack,
+        github_token="ghp_testtoken",
+        github_webhook_secret=GITHUB_SECRET,
+        github_api_url=github.base_url,
+        trello_api_key=trello.api_key if hasattr(trello, "api_key") else "fake-trello-key",
+        trello_token=trello.token if hasattr(trello, "token") else "fake-trello-token",
+        trello_api_secret=TRELLO_SECRET,
+        trello_api_url=trello.base_url,
+        public_url=public_url,
+    )
+    bot = build(settings, clock=clock, per_channel_interval=0)
+    bot.db.upgrade()
+    return bot
+
+
+def start_project(bot: Bot, name: str = "Hello world") -> Project:
+    bot.people.set_council(ALICE, "Guildford")
+    bot.projects.start(ALICE, name)
+    with bot.db.session(read_only=True) as session:
+        project = session.exec(select(Project).where(Project.name == name)).one()
+    return project
+
+
+def link(bot: Bot, text: str) -> str:
+    return bot.links.link(ALICE, text).reply
+
+
+def github_delivery(
+    event: str, payload: dict[str, Any], delivery: str | None = None
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    return body, github_headers(GITHUB_SECRET, body, event, delivery or str(uuid.uuid4()))
+
+
+def trello_delivery(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    return body, trello_headers(TRELLO_SECRET, body, TRELLO_CALLBACK)
+
+
+def lower(headers: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
+
+
+def issue_event(
+    number: int,
+    title: str,
+    *,
+    action: str = "opened",
+    updated: str,
+    state: str = "open",
+    labels: tuple[str, ...] = (),
+    user: str = "octocat",
+    sender: str = "octocat",
+) -> dict[str, Any]:
+    """An `issues` delivery built from the real octokit fixture, with our own values."""
+    payload = copy.deepcopy(fixture("github/octokit/issues/opened.payload.json"))
+    issue = payload["issue"]
+    issue.update(
+        number=number,
+        title=title,
+        state=state,
+        updated_at=updated,
+        html_url=f"https://github.com/{REPO}/issues/{number}",
+        labels=[
+            {
+                "name": name,
+                "color": "ededed",
+                "id": i,
+                "node_id": f"L{i}",
+                "url": "",
+                "default": False,
+                "description": None,
+            }
+            for i, name in enumerate(labels)
+        ],
+    )
+    issue["user"]["login"] = user
+    payload["sender"]["login"] = sender
+    payload["action"] = action
+    if action == "closed":
+        issue["state_reason"] = "completed"
+        issue["closed_at"] = updated
+    return payload
+
+
+def messages_by_key(slack: FakeSlack) -> dict[str, list[Any]]:
+    """chat.postMessage calls grouped by the outbox key carried in their metadata."""
+    posts: dict[str, list[Any]] = {}
+    for call in slack.calls("chat.postMessage"):
+        if call.failed:
+            continue
+        key = (call.args.get("metadata") or {}).get("event_payload", {}).get("key", "")
+        posts.setdefault(key, []).append(call)
+    return posts
