@@ -20,11 +20,16 @@ EVENTS = ("app_home_opened",)
 def register(
     app: App, *, commands: Commands, actions: Actions, views: Views, events: Events
 ) -> None:
-    """Attach every listener to the Bolt app, explicitly, in one place."""
-    app.command(COMMAND)(commands.dispatch)
-    app.action(render.JOIN_ACTION)(actions.join)
-    app.view(render.START_VIEW)(views.start)
-    app.event("app_home_opened")(events.home)
+    """Attach every listener to the Bolt app, explicitly, in one place.
+
+    Each is an ack function plus a lazy one: the app runs with process_before_response, so
+    Slack gets its acknowledgement as soon as the ack function returns, and anything slow
+    (channels, invitations, modals) runs afterwards in Bolt's lazy-listener threads.
+    """
+    app.command(COMMAND)(commands.acknowledge, commands.later)
+    app.action(render.JOIN_ACTION)(actions.acknowledge, actions.join)
+    app.view(render.START_VIEW)(views.validate, views.start)
+    app.event("app_home_opened")(events.acknowledge, events.home)
 
 
 __all__: list[Any] = ["register", "COMMANDS", "EVENTS"]

@@ -14,15 +14,18 @@ log = logging.getLogger(__name__)
 
 
 class Actions:
-    """Bolt listeners for block actions; register with `app.action(JOIN_ACTION)(a.join)`."""
+    """Bolt listeners for block actions: `app.action(JOIN_ACTION)(a.acknowledge, a.join)`."""
 
     def __init__(self, projects: ProjectService, *, claim: Callable[[str], bool]) -> None:
         self.projects = projects
         self.claim = claim
 
-    def join(self, ack: Any, body: dict[str, Any], client: Any) -> None:
-        """Join the project named by the button's value; reply only to the clicker."""
+    def acknowledge(self, ack: Any) -> None:
+        """Bolt's ack function: the click is acknowledged at once, the work runs `later`."""
         ack()
+
+    def join(self, body: dict[str, Any], client: Any) -> None:
+        """Join the project named by the button's value; reply only to the clicker."""
         user = body.get("user") or {}
         actions = body.get("actions") or [{}]
         slug = str(actions[0].get("value") or "")

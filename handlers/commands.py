@@ -24,7 +24,6 @@ from makersbot.services.projects import ProjectService, phase_from
 log = logging.getLogger(__name__)
 
 COMMAND = "/makers"
-NOT_YET: dict[str, str] = {}
 PHASES = "/".join(p.value for p in Phase)
 
 
@@ -79,6 +78,8 @@ class Commands:
         self.admins = admins
         self.claim = claim
         self.specs: dict[str, Spec] = {}
+        # Slow work waiting for `later`, by trigger_id (the same process runs both steps).
+        self._later: dict[str, tuple[Spec | None, Actor, str]] = {}
         for name in dir(self):
             method = getattr(self, name)
             marked = getattr(method, "_subcommand", None)
@@ -90,8 +91,9 @@ class Commands:
 
     # The listener ----------------------------------------------------------------------
 
-    def dispatch(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
-        """Bolt calls this for every `/makers`; arguments are injected by name."""
+    def acknowledge(self, ack: Any, body: dict[str, Any]) -> None:
+        """Bolt's ack function for `/makers`: quick subcommands answer in the acknowledgement;
+        slow ones are acknowledged at once and handed to `later`."""
         text = " ".join(str(body.get("text") or "").split())
         word, _, args = text.partition(" ")
         word = word.lower()
@@ -105,34 +107,47 @@ class Commands:
         if word in ("", "help"):
             ack(**self.help().as_kwargs(), response_type="ephemeral")
             return
-        if word in NOT_YET:
-            ack(
-                text=f"{NOT_YET[word]} is not available yet. `/makers help` lists what is.",
-                response_type="ephemeral",
-            )
-            return
         spec = self.specs.get(word)
         if spec is None:
             ack(**self._unknown(word).as_kwargs(), response_type="ephemeral")
             return
-        if spec.name == "start" and not args:
-            self._open_start_modal(ack, body, client)
-            return
-        if not spec.inline or spec.method.__name__ not in READ_ONLY:
+        if spec.method.__name__ not in READ_ONLY:
             # Everything that changes something acts once per trigger_id (Slack retries).
             if actor.request_key and not self.claim(f"trigger:{actor.request_key}"):
                 log.info("ignoring a repeated /makers request %s", actor.request_key)
                 ack()
                 return
+        if spec.name == "start" and not args:
+            self._later[actor.request_key] = (None, actor, args)
+            ack()
+            return
         if spec.inline:
             ack(**self._run(spec, actor, args).as_kwargs(), response_type="ephemeral")
             return
+        self._later[actor.request_key] = (spec, actor, args)
         ack(text=f"Working on it: `/makers {word}`…", response_type="ephemeral")
+
+    def later(self, body: dict[str, Any], respond: Any, client: Any) -> None:
+        """Bolt's lazy function for `/makers`: the slow work, after the acknowledgement."""
+        job = self._later.pop(str(body.get("trigger_id") or ""), None)
+        if job is None:
+            return
+        spec, actor, args = job
+        if spec is None:
+            client.views_open(
+                trigger_id=actor.request_key, view=render.start_modal(channel_id=actor.channel_id)
+            )
+            return
         respond(
             **self._run(spec, actor, args).as_kwargs(),
             response_type="ephemeral",
             replace_original=True,
         )
+
+    def dispatch(self, ack: Any, body: dict[str, Any], respond: Any, client: Any) -> None:
+        """Both steps in turn, as Bolt runs them: for the console and for tests."""
+        self.acknowledge(ack=ack, body=body)
+        self.later(body=body, respond=respond, client=client)
 
     def _run(self, spec: Spec, actor: Actor, args: str) -> Message:
         try:
@@ -143,17 +158,10 @@ class Commands:
             return render.text_reply(exc.message)
 
     def _unknown(self, word: str) -> Message:
-        known = ", ".join(f"`{name}`" for name in sorted([*self.specs, *NOT_YET]))
+        known = ", ".join(f"`{name}`" for name in sorted(self.specs))
         return render.text_reply(
             f"I don't know `/makers {render.plain(word, 30)}`. Try one of {known}, "
             "or `/makers help`."
-        )
-
-    def _open_start_modal(self, ack: Any, body: dict[str, Any], client: Any) -> None:
-        ack()
-        client.views_open(
-            trigger_id=body.get("trigger_id"),
-            view=render.start_modal(channel_id=str(body.get("channel_id") or "")),
         )
 
     def help(self) -> Message:

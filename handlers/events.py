@@ -17,6 +17,10 @@ class Events:
         self.projects = projects
         self.people = people
 
+    def acknowledge(self, ack: Any) -> None:
+        """Bolt's ack function: the event is acknowledged first, the Home tab is built `later`."""
+        ack()
+
     def home(self, event: dict[str, Any], client: Any) -> None:
         """Publish the Home tab for the person who opened it."""
         if event.get("tab") not in (None, "home"):

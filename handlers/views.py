@@ -11,27 +11,15 @@ from makersbot.services.projects import ProjectService, slugify
 
 
 class Views:
-    """Bolt listeners for view submissions; register with `app.view(START_VIEW)(v.start)`."""
+    """Bolt listeners for the start form: `app.view(START_VIEW)(v.validate, v.start)`."""
 
     def __init__(self, projects: ProjectService, *, claim: Callable[[str], bool]) -> None:
         self.projects = projects
         self.claim = claim
 
-    def start(self, ack: Any, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
-        """Validate the form in the acknowledgement, then create the project."""
-        values = (view.get("state") or {}).get("values") or {}
-        name = str(
-            (values.get(render.START_NAME_BLOCK) or {})
-            .get(render.START_NAME_INPUT, {})
-            .get("value")
-            or ""
-        ).strip()
-        description = str(
-            (values.get(render.START_DESCRIPTION_BLOCK) or {})
-            .get(render.START_DESCRIPTION_INPUT, {})
-            .get("value")
-            or ""
-        )
+    def validate(self, ack: Any, view: dict[str, Any]) -> None:
+        """Bolt's ack function: a nameless form gets its error shown in the modal."""
+        name, _ = _fields(view)
         if not slugify(name):
             ack(
                 response_action="errors",
@@ -39,6 +27,12 @@ class Views:
             )
             return
         ack()
+
+    def start(self, body: dict[str, Any], view: dict[str, Any], client: Any) -> None:
+        """After the acknowledgement: create the project as `/makers start` would."""
+        name, description = _fields(view)
+        if not slugify(name):
+            return
         user = body.get("user") or {}
         actor = Actor(
             slack_user_id=str(user.get("id") or ""),
@@ -54,3 +48,13 @@ class Views:
             text = exc.message
         # A modal has no response_url: tell the person in a DM from the bot.
         client.chat_postMessage(channel=actor.slack_user_id, **render.text_reply(text).as_kwargs())
+
+
+def _fields(view: dict[str, Any]) -> tuple[str, str]:
+    """The name and description typed into the start form."""
+    values = (view.get("state") or {}).get("values") or {}
+    name = (values.get(render.START_NAME_BLOCK) or {}).get(render.START_NAME_INPUT, {})
+    description = (values.get(render.START_DESCRIPTION_BLOCK) or {}).get(
+        render.START_DESCRIPTION_INPUT, {}
+    )
+    return str(name.get("value") or "").strip(), str(description.get("value") or "")

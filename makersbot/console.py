@@ -299,7 +299,7 @@ class Console:
                 "actions": [{"action_id": render.JOIN_ACTION, "value": words[2]}],
             }
             try:
-                self.bot.actions.join(ack=lambda **_: None, body=body, client=self.slack)
+                self.bot.actions.join(body=body, client=self.slack)
             except SlackApiError as exc:
                 self.print(f"[slack error] {exc.response.get('error')}")
         else:

@@ -81,6 +81,7 @@ class Project(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    revision: int = 0  # bumped by every change a card shows: cached cards compare it
 
 
 class Membership(SQLModel, table=True):

@@ -77,6 +77,12 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short}}|{fallback}>"
 
 
+def slack_time(moment: datetime) -> str:
+    """A date and time in each reader's own zone ("Yesterday 14:05"), UTC as the fallback."""
+    fallback = moment.strftime("%-d %b %Y %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
 def phase_label(phase: str) -> str:
     return f"{PHASE_MARKERS.get(phase, '')} {phase.capitalize()}".strip()
 

@@ -10,7 +10,15 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from makersbot.domain import Message
-from makersbot.render import SECTION_LIMIT, TEXT_LIMIT, clip, escape, plain, slack_date
+from makersbot.render import (
+    SECTION_LIMIT,
+    TEXT_LIMIT,
+    clip,
+    escape,
+    plain,
+    slack_date,
+    slack_time,
+)
 
 MARKERS = {
     "open": "🟢",
@@ -96,7 +104,7 @@ def _context_line(item: ItemView) -> str:
     if item.comments:
         parts.append(f"💬 {item.comments}")
     if item.last_change:
-        when = f" {slack_date(item.last_change_at)}" if item.last_change_at else ""
+        when = f" {slack_time(item.last_change_at)}" if item.last_change_at else ""
         parts.append(f"{plain(item.last_change, 300)}{when}")
     return " · ".join(parts)
 

@@ -134,7 +134,7 @@ def attribute_past_entries(session: Session, *, person: Person) -> int:
     session.execute(
         update(Project)
         .where(col(Project.created_by_id) == person.id, col(Project.lead_council_code).is_(None))
-        .values(lead_council_code=person.council_code)
+        .values(lead_council_code=person.council_code, revision=col(Project.revision) + 1)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -275,8 +275,18 @@ def remove_membership(session: Session, *, project_id: int, person_id: int) -> b
 
 
 def touch_project(session: Session, *, project: Project, at: datetime | None = None) -> None:
+    """Mark a project changed: its activity time, and the revision cached cards compare."""
     project.updated_at = at or utcnow()
+    project.revision = (project.revision or 0) + 1
     session.add(project)
+
+
+def catalogue_version(session: Session) -> tuple[int, int, int]:
+    """Changes whenever any project card could look different (count, revisions, newest)."""
+    row = session.exec(
+        select(func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id))
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2] or 0)
 
 
 def record_update(

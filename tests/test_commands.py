@@ -297,3 +297,15 @@ def test_card_is_one_message_edited_in_place(
     assert "three changes, one edit" in str(updates[0].args["blocks"])
     message = [m for m in rows(bot, SlackMessage) if m.key == card_key][0]
     assert message.sent_version == message.version
+
+
+def test_cached_catalogue_follows_every_change(bot: Bot, project: Project) -> None:
+    assert "Guildford" in run(bot, "list").last
+    assert "1 member(s)" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
+    run(bot, "join bin-day-reminders", user="U0BOB")  # no council yet
+    assert "2 member(s)" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
+    run(bot, "iam council Woking", user="U0BOB")
+    assert "makers: Guildford, Woking" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
+    assert "Guildford + 1 more" in run(bot, "list").last
+    run(bot, "phase bin-day-reminders beta")
+    assert "Beta" in run(bot, "list bin").last

@@ -126,4 +126,5 @@ class PeopleService:
         if person.id is None:
             return
         for project in store.projects_of(session, person_id=person.id):
+            store.touch_project(session, project=project, at=project.updated_at)
             self.publisher.project_card(session, project)

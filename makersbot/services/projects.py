@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
 from sqlmodel import Session
 
@@ -33,6 +36,29 @@ CHANNEL_HELP = {
     "restricted_action": "your workspace only lets admins create channels",
     "invalid_name_specials": "the name has characters Slack does not allow in channel names",
 }
+
+
+class CardCache:
+    """A small, thread-safe, least-recently-used cache of rendered-card data."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._items: OrderedDict[object, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: object) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: object, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
 
 
 def slugify(name: str) -> str:
@@ -65,6 +91,9 @@ class ProjectService:
         self.channels = channels
         self.publisher = publisher
         self.clock = clock
+        # `list` and `info` answer inside Slack's acknowledgement: cards are cached until
+        # any project changes (store.catalogue_version), which every process can see.
+        self._cache = CardCache()
 
     # Finding ---------------------------------------------------------------------------
 
@@ -106,14 +135,26 @@ class ProjectService:
     def catalogue(self, words: Sequence[str], *, limit: int = 20) -> tuple[list[ProjectCard], int]:
         """Projects matching every word, with the total before the limit."""
         with self.db.session(read_only=True) as session:
+            key = ("list", tuple(w.lower() for w in words), limit, store.catalogue_version(session))
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cast(tuple[list[ProjectCard], int], cached)
             projects, total = store.search_projects(session, words=words, limit=limit)
-            return load_cards(session, projects), total
+            result = (load_cards(session, projects), total)
+        self._cache.put(key, result)
+        return result
 
     def card(self, actor: Actor, ref: str | None) -> ProjectCard:
         """One project's card."""
         with self.db.session(read_only=True) as session:
+            key = ("card", (ref or "").lower(), actor.channel_id, store.catalogue_version(session))
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cast(ProjectCard, cached)
             project = self._resolve(session, actor, ref)
-            return load_cards(session, [project])[0]
+            card = load_cards(session, [project])[0]
+        self._cache.put(key, card)
+        return card
 
     def projects_of(self, slack_user_id: str) -> list[ProjectCard]:
         """The projects a person belongs to."""
