@@ -294,6 +294,23 @@ class TrelloGateway:
         newest = text(newest_first[0], "id") if newest_first else ""
         return ActionPage(tuple(changes), newest or since_action_id)
 
+    def open_cards(self, board_id: str) -> tuple[ItemState, ...]:
+        """Every open card in the board's open lists: what a new board summary counts."""
+        board = quote(board_id, safe="")
+        lists = self._rest.get_list("board lists", f"/boards/{board}/lists", {"filter": "open"})
+        names = {text(row, "id"): text(row, "name") for row in lists}
+        found = self._rest.get_object("board lookup", f"/boards/{board}", {"fields": "name"})
+        cards = self._rest.get_list(
+            "board cards",
+            f"/boards/{board}/cards",
+            {"filter": "open", "members": "true", "member_fields": "username"},
+        )
+        return tuple(
+            card_state(card, board_id, text(found, "name"), names[text(card, "idList")])
+            for card in cards
+            if text(card, "idList") in names and card.get("closed") is not True
+        )
+
     def help_wanted(
         self,
         board_id: str,

@@ -127,11 +127,12 @@ class Bot:
         return None
 
     def start_background(self) -> None:
-        """Start the outbox sender, the delivery processor and the poller in this process."""
+        """Start the outbox sender, delivery processor, poller and chart uploads here."""
         for name, target in (
             ("outbox", self.sender.run_forever),
             ("deliveries", self._process_forever),
             ("poller", self._poll_forever),
+            ("charts", self._upload_charts_forever),
         ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()

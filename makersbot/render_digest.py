@@ -430,8 +430,12 @@ def hub_messages(digest: HubDigest) -> list[Message]:
         ),
         _Part(
             "First-time givers",
-            [names_list([plain(n, 60) for n in digest.first_time[:MAIN_NAMES]])]
-            + [plain(n, 60) for n in digest.first_time[MAIN_NAMES:]],
+            (
+                [names_list([plain(n, 60) for n in digest.first_time[:MAIN_NAMES]])]
+                + [plain(n, 60) for n in digest.first_time[MAIN_NAMES:]]
+                if digest.first_time
+                else []
+            ),
             1,
             intro="👋 A warm welcome, and thank you:" if digest.first_time else "",
         ),

@@ -123,8 +123,10 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
+        from makersbot.scheduler import standard_crontab
+
         try:
-            CronTrigger.from_crontab(value)
+            CronTrigger.from_crontab(standard_crontab(value))
         except ValueError as exc:
             raise ValueError(f"expects a cron expression like '0 9 * * MON' ({exc})") from None
         return value

@@ -406,3 +406,63 @@ def test_fixture_paths_are_inside_the_repo() -> None:
     # A fresh clone has no ../shared: every payload a test reads lives in tests/fixtures.
     assert FIXTURES == Path(__file__).parent / "fixtures"
     assert all((FIXTURES / "github" / path).exists() for path in GITHUB_FIXTURES)
+
+
+def test_first_look_respects_filters_and_counts_trello_lists(
+    mbot: Bot, fake_github: FakeGitHub, fake_trello: FakeTrello, fake_slack: FakeSlack
+) -> None:
+    fake_github.add_issue(REPO, 1, "A person's issue")
+    fake_github.add_issue(REPO, 2, "Bump lodash", user="dependabot[bot]", user_type="Bot")
+    fake_trello.add_list(BOARD, "l1", "Doing")
+    fake_trello.add_list(BOARD, "l2", "Done")
+    fake_trello.add_card(BOARD, "l1", "c1", "Survey residents")
+    fake_trello.add_card(BOARD, "l2", "c2", "Pick a name")
+    fake_trello.add_card(BOARD, "l2", "c3", "Book a room")
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    stored = sorted((i.kind, i.title) for i in rows(mbot, MirroredItem))
+    assert ("issue", "Bump lodash") not in stored
+    assert stored == [
+        ("card", "Book a room"),
+        ("card", "Pick a name"),
+        ("card", "Survey residents"),
+        ("issue", "A person's issue"),
+    ]
+    mbot.sender.drain()
+    summaries = [
+        str(c.args["blocks"])
+        for c in fake_slack.calls("chat.postMessage") + fake_slack.calls("chat.update")
+        if "Welcome Board" in str(c.args["blocks"])
+    ]
+    assert "Done 2 · Doing 1" in summaries[-1]
+
+
+def test_signed_but_malformed_deliveries_get_400(mbot: Bot) -> None:
+    broken = issue_event(1, "x", updated="2026-11-26T10:00:00Z")
+    del broken["issue"]["number"]
+    status, text = deliver_github(mbot, "issues", broken)
+    assert status == 400 and text.startswith("malformed payload:")
+    assert rows(mbot, Delivery) == []
+
+
+def test_a_failed_first_look_never_floods_the_channel_later(
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_github: FakeGitHub,
+    fake_trello: FakeTrello,
+    clock: Clock,
+) -> None:
+    bot = mirror_bot(database_url, fake_slack, fake_github, fake_trello, clock, public_url=None)
+    for number in range(1, 6):
+        fake_github.add_issue(REPO, number, f"Old issue {number}")
+    start_project(bot)
+    fake_github.fail_next(f"/repos/{REPO}/issues", 500, times=3)
+    link(bot, f"hello-world github {REPO}")
+    assert rows(bot, MirroredItem) == []
+    bot.links.poll_link(rows(bot, Link)[0].id)
+    bot.sender.drain()
+    assert len(rows(bot, MirroredItem)) == 5
+    item_posts = [k for k in messages_by_key(fake_slack) if k.startswith("item:")]
+    assert item_posts == []
+    bot.stop()

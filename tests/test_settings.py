@@ -114,3 +114,9 @@ def test_socket_mode_needs_no_signing_secret(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
     settings.require_http_mode()
     assert settings.socket_mode
+
+
+def test_cron_sunday_may_be_7_or_0(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value in ("0 9 * * 7", "0 9 * * 0", "30 8 * * MON-FRI"):
+        monkeypatch.setenv("DIGEST_SCHEDULE", value)
+        assert load_settings().digest_schedule == value

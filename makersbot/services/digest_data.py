@@ -18,6 +18,7 @@ from sqlalchemy import Select, String, and_, cast, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from integrations.trello import looks_done
 from makersbot.models import (
     Council,
     LedgerEntry,
@@ -210,7 +211,6 @@ CANDIDATES = 200  # open, welcoming items considered for ideas
 CHUNK = 500  # ids per IN (…) list: far below SQLite's variable limit
 _WELCOME_LABELS = re.compile(r"^(good first issues?|help wanted|up for grabs)$")
 _WELCOME_LIST = re.compile(r"help\s*wanted|up\s*for\s*grabs|good\s*first")
-_DONE_LIST = re.compile(r"\b(done|complete[d]?|finished|shipped)\b")
 OPENED = {"opened", "created"}
 CARD_DONE = {"completed", "done"}
 
@@ -469,7 +469,9 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
         .where(*in_period, card_move)
         .group_by(col(MirrorEvent.project_id), col(MirrorEvent.summary))
     ).all():
-        if _DONE_LIST.search(str(summary).rsplit("→", 1)[-1].lower()):
+        # "moved Doing → Done by alice": the list is between the arrow and " by ".
+        destination = str(summary).rsplit("→", 1)[-1].rsplit(" by ", 1)[0].strip()
+        if looks_done(destination):
             counts[project_id]["card_done"] += int(n)
     gives: dict[int, dict[str | None, int]] = defaultdict(dict)
     for project_id, code, n in session.execute(

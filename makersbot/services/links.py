@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 REPO = re.compile(r"^(?:https?://[^/]+/)?(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+SAFETY_FACTOR = 6
 HOOK_EVENTS = ("issues", "pull_request", "issue_comment", "pull_request_review", "label", "fork")
 LINK_USAGE = (
     "`/makers link <project> github <owner/repo> [labels:a,b] [exclude:c] [bots:on] "
@@ -47,6 +48,7 @@ class TrelloApi(Protocol):
     def actions_since(
         self, board_id: str, since_action_id: str | None, limit: int = 100
     ) -> Any: ...
+    def open_cards(self, board_id: str) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class LinkService:
         self.webhooks = webhooks
         self.clock = clock
         self.resolve = resolve
+        self._failed_at: dict[int, datetime] = {}  # links whose last poll failed, and when
 
     # Commands ----------------------------------------------------------------------------
 
@@ -276,7 +279,10 @@ class LinkService:
             self._save_hook(link_id, None, str(exc))
             return (
                 f"I could not add a Trello webhook ({exc.status or 'no answer'}), so I will "
-                f"check every {_every(hooks.poll_interval)}."
+                f"check every {_every(hooks.poll_interval)}. Trello creates webhooks only "
+                "through its API: check that the bot's Trello account is a member of the "
+                f"board and that `{hooks.public_url}/trello/webhook` answers HEAD with 200 "
+                "from the internet, then link the board again."
             )
         self._save_hook(link_id, hook_id, None)
         return "Its webhook is set up, so changes arrive as they happen."
@@ -368,15 +374,28 @@ class LinkService:
     # Polling -----------------------------------------------------------------------------
 
     def poll_due(self) -> int:
-        """Poll every link without a working webhook whose interval has passed."""
-        cutoff = self.clock() - timedelta(seconds=self.webhooks.poll_interval)
+        """Poll links whose interval has passed: every POLL_INTERVAL without a webhook, and
+        six times less often with one, to catch a deleted hook or a delivery GitHub dropped
+        (it does not retry). Unchanged GitHub repos answer 304, which costs no rate limit."""
+        now = self.clock()
+        cutoff = now - timedelta(seconds=self.webhooks.poll_interval)
+        hooked_cutoff = now - timedelta(seconds=self.webhooks.poll_interval * SAFETY_FACTOR)
         with self.db.session(read_only=True) as session:
+            never = col(Link.last_polled_at).is_(None)
             ids = session.exec(
-                select(Link.id)
-                .where(col(Link.webhook_id).is_(None))
-                .where((col(Link.last_polled_at).is_(None)) | (col(Link.last_polled_at) <= cutoff))
+                select(Link.id).where(
+                    never
+                    | (col(Link.webhook_id).is_(None) & (col(Link.last_polled_at) <= cutoff))
+                    | (
+                        col(Link.webhook_id).is_not(None)
+                        & (col(Link.last_polled_at) <= hooked_cutoff)
+                    )
+                )
             ).all()
         for link_id in ids:
+            failed = self._failed_at.get(link_id or 0)
+            if failed is not None and failed > cutoff:
+                continue
             if link_id is not None:
                 try:
                     self.poll_link(link_id)
@@ -390,6 +409,7 @@ class LinkService:
             link = session.get(Link, link_id)
             if link is None:
                 return 0
+            never_polled = link.last_polled_at is None
             source, target, name, etag, cursor = (
                 link.source,
                 link.target,
@@ -398,6 +418,9 @@ class LinkService:
                 link.cursor,
             )
         now = self.clock()
+        # Until one poll has succeeded there is nothing to compare with: fill quietly, so a
+        # first look that failed never turns every old issue into a new message later.
+        first = first or never_polled
         try:
             if source == "github" and self.github is not None:
                 # The first look reads every issue once, so the summary counts are true;
@@ -407,17 +430,16 @@ class LinkService:
                 items: tuple[ItemState, ...] = () if poll.not_modified else tuple(poll.items)
                 return self._apply_github_poll(link_id, items, poll.etag, now, first)
             if source == "trello" and self.trello is not None:
+                if first:
+                    self._store_trello_cards(link_id, self.trello.open_cards(target))
                 page = self.trello.actions_since(target, cursor)
                 return self._apply_trello_poll(
                     link_id, list(page.changes), page.newest_action_id, now, first
                 )
         except IntegrationError as exc:
+            # last_polled_at stays as it was (it marks success); wait an interval to retry.
             log.warning("polling %s %s failed: %s", source, name, exc)
-            with self.db.session() as session:
-                link = session.get(Link, link_id)
-                if link is not None:
-                    link.last_polled_at = now
-                    session.add(link)
+            self._failed_at[link_id] = now
         return 0
 
     def _apply_github_poll(
@@ -462,9 +484,17 @@ class LinkService:
             session.add(link)
             return 0 if first else len(changes)
 
+    def _store_trello_cards(self, link_id: int, cards: tuple[ItemState, ...]) -> None:
+        with self.db.session() as session:
+            link = session.get(Link, link_id)
+            if link is not None:
+                self._store_silently(session, link, cards)
+
     def _store_silently(self, session: Session, link: Link, items: tuple[ItemState, ...]) -> None:
         assert link.id is not None
         for item in items:
+            if not self.mirror.wanted(link, item, None):
+                continue  # filtered out (bots, labels, lists): not counted, never shown
             exists = session.exec(
                 select(MirroredItem).where(
                     MirroredItem.link_id == link.id, MirroredItem.item_key == item.key

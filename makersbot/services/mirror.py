@@ -96,6 +96,11 @@ class MirrorService:
         if event not in GITHUB_EVENTS:
             log.debug("ignored GitHub event %s", event)
             return 200, "ignored"
+        try:
+            self.parse_github(event, payload)
+        except MalformedPayload as exc:
+            log.info("refused a malformed GitHub %s delivery: %s", event, exc)
+            return 400, f"malformed payload: {exc}"
         delivery_id = headers.get("x-github-delivery") or hashlib.sha256(body).hexdigest()
         return self._store("github", delivery_id, event, payload)
 
@@ -112,6 +117,11 @@ class MirrorService:
         action = payload.get("action")
         if not isinstance(action, dict) or not action.get("id"):
             return 400, "missing action.id"
+        try:
+            self.parse_trello(payload)
+        except MalformedPayload as exc:
+            log.info("refused a malformed Trello delivery: %s", exc)
+            return 400, f"malformed payload: {exc}"
         return self._store("trello", str(action["id"]), str(action.get("type", "")), payload)
 
     def _store(
@@ -250,7 +260,7 @@ class MirrorService:
             )
         ).first()
         item = change.item
-        if row is None and (item is None or not self._wanted(link, item, None)):
+        if row is None and (item is None or not self.wanted(link, item, None)):
             return
         if row is None:
             assert item is not None
@@ -308,7 +318,7 @@ class MirrorService:
             )
         self.publish_summary(session, link)
 
-    def _wanted(self, link: Link, item: ItemState, row: MirroredItem | None) -> bool:
+    def wanted(self, link: Link, item: ItemState, row: MirroredItem | None) -> bool:
         """The link's filters: bots, labels to include or exclude, Trello lists to watch."""
         filters = link.filters
         if item.author_is_bot and not filters.get("bots", False):
