@@ -15,15 +15,17 @@ deliveries first: the floor. After each layout the benchmark waits for the outbo
 drain, then checks every living message, board summary and thread reply against the state
 it sent, and that no message was posted twice.
 
-Layouts: `one` puts all 50 items in one project channel (the issue's set-up; thread
-replies off, because at ~1 post/s per channel the default thread replies cannot drain in
-a bounded run), `spread` puts them in 10 project channels with the default filters
-(thread replies on).
+Layouts (`--layouts`, run in turn against the same server): `one` puts all 50 items in
+one project channel (the issue's set-up), `spread` puts them in 10 project channels.
+Both link with `threads:off`: with the default thread replies, every state change and
+comment is one more post, never coalesced, at ~1 post/s per channel, which cannot drain
+in a bounded run; the summary prints how many the plan would add. `spread+threads` (and
+`one+threads`) keep the default and measure them (about 3 more minutes for spread).
 
 Prints accepted deliveries/s (real, floor, ratio; goal >= 0.5x), p50/p99 time from a
 delivery's 2xx to the first Slack call showing it and from each item's last delivery to
-its final message, Slack calls per delivery (goal <= 0.2), 429s, the server's peak RSS,
-and correctness. Goals are printed, not asserted; the exit status is 1 only when a
+its final message, Slack calls per delivery (goal <= 0.2), 429s, the server's peak
+memory, and correctness. Goals are printed, not asserted; the exit status is 1 only when a
 response or the mirrored state is wrong.
 
 Run: `.venv/bin/python bench/mirror.py` (or `make bench`); `--help` lists the knobs.
@@ -218,22 +220,33 @@ def _board(n: int, name: str) -> Board:
     return Board(id=f"{0xBE4C0000 + n:024x}", name=name, short_link=f"bnchB{n:03d}")
 
 
-def make_layout(name: str, *, concurrency: int) -> Layout:
-    """`one`: one channel (threads off); `spread`: ten channels (default filters);
-    `warm`: a repo and a board nobody linked (the deliveries are stored and dropped)."""
-    if name == "one":
-        board = _board(1, "Bins service board")
-        projects = [ProjectSpec("Bench bins one channel", "makers-bench/bins", board)]
-        repos, boards, threads, github_n, trello_n = ["makers-bench/bins"], [board], False, 35, 15
-    elif name == "spread":
-        repos = [f"makers-bench/spread-{n}" for n in range(1, 8)]
-        boards = [_board(10 + n, f"Spread board {n}") for n in range(1, 4)]
-        projects = [ProjectSpec(f"Bench spread repo {n + 1}", repo) for n, repo in enumerate(repos)]
+LAYOUTS = ("one", "spread", "one+threads", "spread+threads")
+
+
+def make_layout(name: str, *, concurrency: int, number: int = 0) -> Layout:
+    """Where the items live. `one`: one project channel with one repo and one board;
+    `spread`: ten project channels (seven repos of 5 issues/PRs, three boards of 5 cards).
+    Thread replies are off unless the name ends in `+threads` (the links' default).
+    `warm`: a repo and a board nobody linked (their deliveries are stored and dropped).
+    `number` keeps the repos, boards and projects of several layouts in one run apart.
+    """
+    base, _, extra = name.partition("+")
+    threads = extra == "threads"
+    tag = f"{base}{number}"
+    if base == "one":
+        repos = [f"makers-bench/bins-{tag}"]
+        boards = [_board(100 * number + 1, f"Bins board {tag}")]
+        projects = [ProjectSpec(f"Bench {tag} one channel", repos[0], boards[0])]
+        github_n, trello_n = GITHUB_ITEMS, TRELLO_ITEMS
+    elif base == "spread":
+        repos = [f"makers-bench/{tag}-{n}" for n in range(1, 8)]
+        boards = [_board(100 * number + 10 + n, f"Board {tag}-{n}") for n in range(1, 4)]
+        projects = [ProjectSpec(f"Bench {tag} repo {n + 1}", repo) for n, repo in enumerate(repos)]
         projects += [
-            ProjectSpec(f"Bench spread board {n + 1}", None, b) for n, b in enumerate(boards)
+            ProjectSpec(f"Bench {tag} board {n + 1}", None, b) for n, b in enumerate(boards)
         ]
-        threads, github_n, trello_n = True, GITHUB_ITEMS, TRELLO_ITEMS
-    elif name == "warm":
+        github_n, trello_n = GITHUB_ITEMS, TRELLO_ITEMS
+    elif base == "warm":
         repos, boards, projects, threads = (
             ["makers-bench/unlinked"],
             [_board(99, "Unlinked")],
@@ -242,7 +255,7 @@ def make_layout(name: str, *, concurrency: int) -> Layout:
         )
         github_n, trello_n = 6, 2
     else:
-        raise ValueError(f"unknown layout {name}")
+        raise ValueError(f"unknown layout {name!r}: use one of {', '.join(LAYOUTS)}")
     items: list[Item] = []
     for j in range(github_n):
         repo = repos[j * len(repos) // github_n]
@@ -602,7 +615,7 @@ class Planner:
             "model": model,
             "action": {
                 # Like Trello's ids (MongoDB ObjectIds): 4 bytes of time, 8 random bytes.
-                "id": f"{int(when.timestamp()):08x}{rng.getrandbits(64):016x}",
+                "id": f"{int(when.timestamp()):08x}{uuid.uuid4().int >> 64:016x}",
                 "idMemberCreator": member["id"],
                 "data": data,
                 "type": kind,
@@ -812,6 +825,16 @@ class Serve:
         workers = self.worker_pids()
         return max((peak_rss_kib(pid) for pid in workers), default=0), peak_rss_kib(self.pid)
 
+    def pss_kib(self) -> int:
+        """Proportional set size of master + workers now, in KiB: pages they share after the
+        fork are counted once (Pss in /proc/<pid>/smaps_rollup)."""
+        total = 0
+        for pid in [self.pid, *self.worker_pids()]:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        return total
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
@@ -881,6 +904,11 @@ class Sent:
     @property
     def rate(self) -> float:
         return len(self.acks) / self.busy if self.busy else float("nan")
+
+    @property
+    def span(self) -> float:
+        """Seconds from the first 2xx to the last, pauses included."""
+        return max(a.at for a in self.acks) - min(a.at for a in self.acks) if self.acks else 0.0
 
 
 def send_burst(port: int, burst: Sequence[Delivery], items: Sequence[Item], lanes: int) -> Sent:
@@ -1043,6 +1071,8 @@ class Outcome:
     threads_posted: int
     lag_by_rank: list[tuple[int, float]]  # (rank of the item's first post, latency)
     injected: int = 0  # 429s the fake was told to answer during this layout
+    during: Counter[str] = field(default_factory=Counter)  # calls before the last 2xx, by kind
+    first_item_post: float = math.nan  # seconds from the first 2xx to the first item message
 
 
 def pending_deliveries(db_path: Path) -> tuple[int, int]:
@@ -1110,6 +1140,9 @@ def analyse(
         problems.append(f"{len(twice)} message(s) posted twice, e.g. {twice[:3]}")
     # What each call was.
     kinds: Counter[str] = Counter()
+    during: Counter[str] = Counter()
+    first_ack, last_ack_at = min(a.at for a in sent.acks), max(a.at for a in sent.acks)
+    first_item_post = math.nan
     item_keys = {item.message_key: n for n, item in enumerate(items)}
     summary_keys = set(layout.summary_keys.values())
     shown: dict[int, list[tuple[float, int]]] = defaultdict(list)  # item -> (at, epoch shown)
@@ -1127,14 +1160,19 @@ def analyse(
             kinds[call.method] += 1
             continue
         if key in item_keys and what != "thread reply":
-            kinds[f"item {what}"] += 1
+            kind = f"item {what}"
             epoch = shown_epoch(call.args.get("blocks"))
             if epoch is not None:
                 shown[item_keys[key]].append((call.at, epoch))
+            if what == "post":
+                first_item_post = min(call.at - first_ack, first_item_post, key=_nan_last)
         elif key in summary_keys:
-            kinds[f"summary {what}"] += 1
+            kind = f"summary {what}"
         else:
-            kinds[what if what == "thread reply" else f"other {what}"] += 1
+            kind = what if what == "thread reply" else f"other {what}"
+        kinds[kind] += 1
+        if call.at <= last_ack_at:
+            during[kind] += 1
     # The final state of every item and board summary.
     for item in items:
         held = by_key.get(item.message_key, [])
@@ -1198,7 +1236,13 @@ def analyse(
         threads_expected=expected_threads,
         threads_posted=posted_threads,
         lag_by_rank=sorted(lag_by_rank),
+        during=during,
+        first_item_post=first_item_post,
     )
+
+
+def _nan_last(value: float) -> float:
+    return math.inf if math.isnan(value) else value
 
 
 def _message_order(fake: FakeSlack, items: Sequence[Item]) -> Callable[[str], str]:
@@ -1268,7 +1312,7 @@ def report(
     args: argparse.Namespace,
     floor: Sent,
     outcomes: Sequence[Outcome],
-    rss: tuple[int, int],
+    rss: tuple[int, int, int],
     floor_rss: int,
     injected: int,
     log_problems: Sequence[str],
@@ -1324,15 +1368,30 @@ def report(
             f"  Slack calls: {total} = {total / len(sent.acks):.3f} per delivery; {breakdown}; "
             f"thread replies {out.threads_posted}/{out.threads_expected} expected"
         )
+        while_sending = ", ".join(f"{kind} {n}" for kind, n in sorted(out.during.items()))
+        print(
+            f"  while the bursts were arriving ({secs(sent.span)} s): {while_sending or 'none'}; "
+            f"first item message {secs(out.first_item_post)} s after the first 2xx"
+        )
+        if not lay.threads:
+            notes = Counter(
+                lay.items[a.delivery.item].channel for a in sent.acks if a.delivery.thread
+            )
+            n = sum(notes.values())
+            print(
+                f"  with thread replies on (the default) the same deliveries add {n} posts "
+                f"(+{n / len(sent.acks):.2f} per delivery), {max(notes.values(), default=0)} in "
+                f"the busiest channel: at ~1 post/s that many seconds more"
+            )
         print(f"  correctness: {'OK' if not out.problems else f'{len(out.problems)} problem(s)'}")
         for problem in out.problems[:10]:
             print(f"    {problem}")
-    worker, master = rss
+    worker, master, pss = rss
     n429 = sum(n for out in outcomes for kind, n in out.kinds.items() if kind.startswith("429"))
     print(
         f"\n429s: {injected} injected, {n429} answered (Retry-After: 1); GitHub/Trello API calls "
-        f"by the server: {api_calls}; peak RSS worker {mb(worker)} MB, master {mb(master)} MB "
-        f"(sum {mb(worker + master)} MB; shared pages counted twice); floor worker "
+        f"by the server: {api_calls}; peak RSS (VmHWM) worker {mb(worker)} MB, master "
+        f"{mb(master)} MB; PSS master+worker at the end {mb(pss)} MB; floor worker "
         f"{mb(floor_rss)} MB; server log warnings/errors {len(log_problems)}"
     )
     for line in log_problems[:5]:
@@ -1359,7 +1418,10 @@ def measure(args: argparse.Namespace) -> int:
     from tests.fakes.trello import FakeTrello
 
     rng = random.Random(args.seed)
-    layouts = [make_layout(name, concurrency=args.concurrency) for name in args.layouts]
+    layouts = [
+        make_layout(name, concurrency=args.concurrency, number=n + 1)
+        for n, name in enumerate(args.layouts)
+    ]
     plans = {
         lay.name: Planner(lay, random.Random(args.seed)).plan(args.deliveries) for lay in layouts
     }
@@ -1407,7 +1469,7 @@ def measure(args: argparse.Namespace) -> int:
                 outcome, bad = run_layout(layout, plans[layout.name], serve, fake, db_path, args)
                 outcomes.append(outcome)
                 problems += [f"{layout.name}: {p}" for p in bad]
-            rss = serve.peak_rss_kib()
+            rss = (*serve.peak_rss_kib(), serve.pss_kib())
             _, failed = pending_deliveries(db_path)
             if failed:
                 problems.append(f"{failed} deliveries failed processing (delivery.error set)")
@@ -1423,6 +1485,15 @@ def measure(args: argparse.Namespace) -> int:
     return 1 if wrong else 0
 
 
+def layout_names(text: str) -> list[str]:
+    """`--layouts`: known names, each once."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LAYOUTS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"use distinct names among {', '.join(LAYOUTS)}")
+    return names
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=2000, help="per layout")
@@ -1432,9 +1503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=48, help="deliveries to unlinked items")
     parser.add_argument(
         "--layouts",
-        type=lambda s: s.split(","),
+        type=layout_names,
         default=["one", "spread"],
-        help="comma-separated: one (1 channel, threads off), spread (10 channels, threads on)",
+        help=f"comma-separated, run in turn: {', '.join(LAYOUTS)} (default: one,spread)",
     )
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds per layout")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the plan")

@@ -51,6 +51,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload)
 
 
+class _QuietBoltTokenWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN is unused when it is given a client: by design here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be unused" not in record.getMessage()
+
+
 def configure(level: str = "INFO", fmt: str = "text") -> None:
     """Install one handler on the root logger (idempotent)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -63,6 +70,7 @@ def configure(level: str = "INFO", fmt: str = "text") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.getLogger("slack_bolt.App").addFilter(_QuietBoltTokenWarning())
     if level != "DEBUG":
         # Migration chatter at every start is noise; failures still show as errors.
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -181,31 +181,56 @@ class SlackSender:
                 self.drain()
             except Exception:  # keep the loop alive; the row keeps its state for a retry
                 log.exception("outbox sender round failed")
-            self._wakeup.wait(poll_seconds)
+            # Paced channels come due within a second: sleep until then, not on every nudge.
+            pending = [self._paced(channel) for channel in self._last_post]
+            soonest = min((p for p in pending if p > 0), default=None)
+            if soonest is not None:
+                self._stop.wait(soonest)
+            else:
+                self._wakeup.wait(poll_seconds)
             self._wakeup.clear()
 
     def stop(self) -> None:
         self._stop.set()
         self._wakeup.set()
 
-    def _due_ids(self) -> list[int]:
+    def _due(self) -> list[tuple[int, str]]:
+        """Due messages, oldest change first, at most one per channel per round.
+
+        Oldest change first keeps a board summary that changes with every delivery from
+        starving the items behind it; one per channel lets the pacing below skip a busy
+        channel without a database write.
+        """
         with self.db.session(read_only=True) as session:
             rows = session.exec(
-                select(SlackMessage.id)
+                select(SlackMessage.id, SlackMessage.channel)
                 .where(
                     col(SlackMessage.version) > col(SlackMessage.sent_version),
                     col(SlackMessage.next_attempt_at) <= self.clock(),
                 )
-                .order_by(col(SlackMessage.id))
-                .limit(self.batch)
+                .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
+                .limit(self.batch * 25)
             ).all()
-        return [int(r) for r in rows if r is not None]
+        chosen: dict[str, int] = {}
+        for row_id, channel in rows:
+            if row_id is not None and channel not in chosen:
+                chosen[channel] = int(row_id)
+        return [(row_id, channel) for channel, row_id in chosen.items()][: self.batch]
 
     def _round(self) -> int:
         calls = 0
-        for row_id in self._due_ids():
+        for row_id, channel in self._due():
+            if self._paced(channel) > 0:
+                continue  # stays due; sent when the channel's second is up
             calls += self._send_one(row_id)
         return calls
+
+    def _paced(self, channel: str) -> float:
+        """Seconds until this channel may take another call (about one a second)."""
+        last = self._last_post.get(channel)
+        if last is None:
+            return 0.0
+        return max(0.0, self.per_channel_interval - (time.monotonic() - last))
 
     def _send_one(self, row_id: int) -> int:
         # Three short transactions: claim (a lease), call Slack with no transaction open,
@@ -214,6 +239,7 @@ class SlackSender:
         job = self._claim(row_id)
         if job is None:
             return 0
+        self._last_post[job.channel] = time.monotonic()
         try:
             sent = self._call(job)
         except SlackApiError as exc:
@@ -246,11 +272,6 @@ class SlackSender:
                 return None
             # A lease that ran out means a sender died mid-call: Slack may hold the post.
             recover = row.claimed_until is not None and row.ts is None
-            wait = self._pace(row.channel)
-            if wait > 0:
-                row.next_attempt_at = now + timedelta(seconds=wait)
-                session.add(row)
-                return None
             thread_ts: str | None = None
             if row.thread_key:
                 parent = session.exec(
@@ -276,15 +297,6 @@ class SlackSender:
                 created_at=row.created_at,
                 recover=recover,
             )
-
-    def _pace(self, channel: str) -> float:
-        # About one post per second per channel, as Slack asks (per process).
-        now = time.monotonic()
-        last = self._last_post.get(channel)
-        if last is not None and now - last < self.per_channel_interval:
-            return self.per_channel_interval - (now - last)
-        self._last_post[channel] = now
-        return 0.0
 
     def _call(self, job: _Job) -> _Sent:
         kwargs: dict[str, Any] = {"channel": job.channel, "text": job.text}

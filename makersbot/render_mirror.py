@@ -135,6 +135,15 @@ def thread_note(summary: str, comment: str | None = None) -> Message:
     )
 
 
+def join_notes(previous: str, note: Message, *, keep: int = 12) -> Message:
+    """One thread reply carrying several changes: the earlier text, then the new note."""
+    lines = (previous + "\n" + note.text).splitlines()
+    if len(lines) > keep:
+        lines = ["…", *lines[-(keep - 1) :]]
+    text = clip("\n".join(lines), SECTION_LIMIT)
+    return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()])
+
+
 def board_summary(link: LinkView) -> Message:
     """The pinned summary: counts by state or list on one line, then recent items."""
     icon = "🐙" if link.source == "github" else "📋"

@@ -466,3 +466,44 @@ def test_a_failed_first_look_never_floods_the_channel_later(
     item_posts = [k for k in messages_by_key(fake_slack) if k.startswith("item:")]
     assert item_posts == []
     bot.stop()
+
+
+def test_a_burst_of_state_changes_is_one_thread_reply(mbot: Bot, fake_slack: FakeSlack) -> None:
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    deliver_github(mbot, "issues", issue_event(5, "Flaky", updated="2026-11-26T10:00:00Z"))
+    settle(mbot)
+    for minute, (action, state) in enumerate(
+        [("closed", "closed"), ("reopened", "open"), ("closed", "closed")], start=1
+    ):
+        deliver_github(
+            mbot,
+            "issues",
+            issue_event(
+                5, "Flaky", action=action, state=state, updated=f"2026-11-26T10:0{minute}:00Z"
+            ),
+        )
+    settle(mbot)
+    replies = [
+        c.args["text"] for c in fake_slack.calls("chat.postMessage") if c.args.get("thread_ts")
+    ]
+    assert replies == [
+        "opened by octocat",
+        "closed as completed by octocat\nreopened by octocat\nclosed as completed by octocat",
+    ]
+
+
+def test_an_older_trello_action_arriving_late_changes_nothing(mbot: Bot) -> None:
+    start_project(mbot)
+    mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    newer = fixture("trello/zulip/changing_cards_list.json")
+    older = json.loads(json.dumps(newer))
+    older["action"]["id"] = "older-action"
+    older["action"]["date"] = "2016-01-01T00:00:00.000Z"
+    older["action"]["data"]["listAfter"]["name"] = "Stale list"
+    for payload in (newer, older):
+        body, headers = trello_delivery(payload)
+        assert mbot.mirror.accept_trello(lower(headers), body) == (200, "ok")
+    settle(mbot)
+    card = rows(mbot, MirroredItem)[0]
+    assert card.state == newer["action"]["data"]["listAfter"]["name"] != "Stale list"

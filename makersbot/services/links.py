@@ -461,6 +461,7 @@ class LinkService:
                 changes = self.mirror.changes_from_poll(session, link, items)
                 for change in changes:
                     self.mirror.apply(session, change)
+                self.mirror.publish_summary(session, link)
             latest = max((i.updated_at for i in items if i.updated_at), default=None)
             link.etag = etag
             if latest is not None:
@@ -478,6 +479,7 @@ class LinkService:
             if not first:
                 for change in changes:
                     self.mirror.apply(session, change)
+                self.mirror.publish_summary(session, link)
             if newest:
                 link.cursor = newest
             link.last_polled_at = now

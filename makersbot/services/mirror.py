@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,7 +22,16 @@ from integrations.events import Change, ItemState, MalformedPayload
 from integrations.github import item_dedupe_key
 from makersbot import render_mirror, store
 from makersbot.db import Database
-from makersbot.models import Delivery, LedgerKind, Link, MirroredItem, MirrorEvent, utcnow
+from makersbot.domain import Message
+from makersbot.models import (
+    Delivery,
+    LedgerKind,
+    Link,
+    MirroredItem,
+    MirrorEvent,
+    SlackMessage,
+    utcnow,
+)
 from makersbot.outbox import Outbox
 from makersbot.render_mirror import ItemView, LinkView
 
@@ -73,6 +83,9 @@ class MirrorService:
         self.verify_trello = verify_trello
         self.clock = clock
         self._wake = wake or (lambda: None)
+        # Links whose board summary needs republishing (set by apply, cleared by flush).
+        self._dirty_links: set[int] = set()
+        self._dirty_lock = threading.Lock()
 
     # Ingest ------------------------------------------------------------------------------
 
@@ -158,6 +171,8 @@ class MirrorService:
             for delivery_id in ids:
                 self._process_one(delivery_id)
                 handled += 1
+            # One summary update per batch, not one per delivery.
+            self.flush_summaries()
 
     def _claim(self, batch: int) -> list[int]:
         now = self.clock()
@@ -309,14 +324,43 @@ class MirrorService:
         threads = bool(link.filters.get("threads", True))
         if first_time and threads and (change.state_change or change.comment):
             note = render_mirror.thread_note(change.summary, comment=change.comment)
-            self.outbox.publish(
-                session,
-                key=f"{message_key}:{change.dedupe_key}:{change.action}",
-                channel=project_channel,
-                message=note,
-                thread_key=message_key,
+            self._add_note(session, message_key, project_channel, change, note)
+        with self._dirty_lock:
+            self._dirty_links.add(link.id)
+
+    def _add_note(
+        self, session: Session, message_key: str, channel: str, change: Change, note: Message
+    ) -> None:
+        """A reply in the item's thread. Changes that come before the last reply was sent
+        join it, so a burst of changes is one reply, not one post each."""
+        pending = session.exec(
+            select(SlackMessage)
+            .where(
+                SlackMessage.thread_key == message_key,
+                col(SlackMessage.ts).is_(None),
+                col(SlackMessage.claimed_until).is_(None),
             )
-        self.publish_summary(session, link)
+            .order_by(col(SlackMessage.id).desc())
+        ).first()
+        if pending is not None:
+            note = render_mirror.join_notes(pending.text, note)
+            key = pending.key
+        else:
+            key = f"{message_key}:{change.dedupe_key}:{change.action}"
+        self.outbox.publish(session, key=key, channel=channel, message=note, thread_key=message_key)
+
+    def flush_summaries(self) -> int:
+        """Publish the board summaries of links changed since the last flush, once each."""
+        with self._dirty_lock:
+            link_ids, self._dirty_links = self._dirty_links, set()
+        if not link_ids:
+            return 0
+        with self.db.session() as session:
+            for link_id in link_ids:
+                link = session.get(Link, link_id)
+                if link is not None:
+                    self.publish_summary(session, link)
+        return len(link_ids)
 
     def wanted(self, link: Link, item: ItemState, row: MirroredItem | None) -> bool:
         """The link's filters: bots, labels to include or exclude, Trello lists to watch."""
@@ -494,14 +538,16 @@ def _merge(row: MirroredItem, item: ItemState, change: Change) -> None:
         or item.updated_at >= row.source_updated_at
     )
     if item.source == "trello":
-        # Trello sends only what changed: keep what we know and apply the deltas.
-        row.title = item.title or row.title
-        row.url = item.url or row.url
-        row.number = item.number if item.number is not None else row.number
-        if item.state:
-            row.state = item.state
-        if change.action in ("archived", "unarchived"):
-            row.closed = change.action == "archived"
+        # Trello sends only what changed: keep what we know and apply the deltas. A late,
+        # older action (a retry) must not put back an old name, list or archive state.
+        if newer:
+            row.title = item.title or row.title
+            row.url = item.url or row.url
+            row.number = item.number if item.number is not None else row.number
+            if item.state:
+                row.state = item.state
+            if change.action in ("archived", "unarchived"):
+                row.closed = change.action == "archived"
         if change.action == "labeled":
             row.labels = sorted(set(row.labels) | set(item.labels))
         elif change.action == "unlabeled":
