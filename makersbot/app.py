@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -167,8 +168,23 @@ class Bot:
                 self.mirror.process_pending()
             except Exception:  # keep going: the rows keep their state for a retry
                 log.exception("delivery processing round failed")
-            self._deliveries.wait(0.5)
+            if self._deliveries.wait(0.5):
+                self._settle_burst()
             self._deliveries.clear()
+
+    def _settle_burst(self, quiet: float = 0.05, longest: float = 1.0) -> None:
+        """Let a burst of deliveries finish arriving before processing it.
+
+        Answering GitHub and Trello quickly matters more than starting at once: Slack takes
+        about one post a second per channel anyway, and a burst processed together makes
+        fewer summary updates. Waits until deliveries pause for `quiet` seconds, at most
+        `longest` seconds in all.
+        """
+        deadline = time.monotonic() + longest
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            self._deliveries.clear()
+            if not self._deliveries.wait(quiet):
+                return
 
     def _poll_forever(self) -> None:
         # Checked often, polled per link only when POLL_INTERVAL has passed for it.

@@ -23,6 +23,7 @@ from integrations.github import item_dedupe_key
 from makersbot import render_mirror, store
 from makersbot.db import Database
 from makersbot.domain import Message
+from makersbot.intake import DeliveryIntake
 from makersbot.models import (
     Delivery,
     LedgerKind,
@@ -83,6 +84,7 @@ class MirrorService:
         self.verify_trello = verify_trello
         self.clock = clock
         self._wake = wake or (lambda: None)
+        self.intake = DeliveryIntake(db, on_stored=self._wake)
         # Links whose board summary needs republishing (set by apply, cleared by flush).
         self._dirty_links: set[int] = set()
         self._dirty_lock = threading.Lock()
@@ -140,24 +142,17 @@ class MirrorService:
     def _store(
         self, source: str, delivery_id: str, event: str, payload: dict[str, Any]
     ) -> tuple[int, str]:
-        with self.db.session() as session:
-            new = store.insert_ignore(
-                session,
-                Delivery,
-                {
-                    "source": source,
-                    "delivery_id": delivery_id[:200],
-                    "event": event[:100],
-                    "payload": payload,
-                    "received_at": self.clock(),
-                    "attempts": 0,
-                },
-                conflict=["source", "delivery_id"],
-            )
-        if new:
-            self._wake()
-            return 200, "ok"
-        return 200, "duplicate"
+        new = self.intake.store(
+            {
+                "source": source,
+                "delivery_id": delivery_id[:200],
+                "event": event[:100],
+                "payload": payload,
+                "received_at": self.clock(),
+                "attempts": 0,
+            }
+        )
+        return (200, "ok") if new else (200, "duplicate")
 
     # Processing --------------------------------------------------------------------------
 
