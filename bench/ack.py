@@ -335,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured per server")
     parser.add_argument("--rounds", type=int, default=4, help="alternations real/bare")
     parser.add_argument(
-        "--workers", type=int, default=1, help="gunicorn workers per server (Procfile: 1)"
+        "--workers", type=int, default=2, help="gunicorn workers per server (Procfile: 2)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
