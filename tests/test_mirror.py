@@ -403,7 +403,7 @@ def test_trello_polling_mirrors_new_actions_once(
 
 
 def test_fixture_paths_are_inside_the_repo() -> None:
-    # A fresh clone has no ../shared: every payload a test reads lives in tests/fixtures.
+    # A fresh clone has only the repo: every payload a test reads lives in tests/fixtures.
     assert FIXTURES == Path(__file__).parent / "fixtures"
     assert all((FIXTURES / "github" / path).exists() for path in GITHUB_FIXTURES)
 

@@ -41,9 +41,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from tests.fakes._serving import ServedInThread
 
 GHES_PREFIX = "/api/v3"
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -143,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Keep test output quiet."""
 
 
-class FakeGitHub:
+class FakeGitHub(ServedInThread):
     """Fake GitHub REST API on a free 127.0.0.1 port; see the module docstring.
 
     ``token``: when given, requests without ``Authorization: token <token>`` (or
@@ -179,34 +180,6 @@ class FakeGitHub:
     def ghes_url(self) -> str:
         """``http://127.0.0.1:PORT/api/v3``: the same API as GitHub Enterprise Server serves it."""
         return self.base_url + GHES_PREFIX
-
-    def start(self) -> FakeGitHub:
-        """Serve requests in a daemon thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- inspection and failure injection -----------------------------------
 

@@ -28,9 +28,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes._serving import ServedInThread
 
 BOT_USER_ID = "UBOT"
 BOT_ID = "BBOT"
@@ -227,7 +228,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 # The fake
 
 
-class FakeSlack:
+class FakeSlack(ServedInThread):
     """Fake Slack Web API on a free 127.0.0.1 port; see the module docstring.
 
     ``known_channels`` are channel ids that ``chat.*`` methods accept without the
@@ -271,34 +272,6 @@ class FakeSlack:
     def response_url(self, name: str = "r1") -> str:
         """A Slack-style ``response_url``; posts to it are recorded as ``"response_url"``."""
         return f"http://127.0.0.1:{self.port}/respond/{name}"
-
-    def start(self) -> FakeSlack:
-        """Serve requests in a daemon thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- recorded calls ----------------------------------------------------
 

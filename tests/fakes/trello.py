@@ -28,9 +28,10 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tests.fakes._serving import ServedInThread
 
 NOT_FOUND = "The requested resource was not found."
 _BOARD_ROUTE = re.compile(r"/1/boards/([^/]+)(?:/(lists|cards|actions))?")
@@ -68,7 +69,7 @@ class _Failure:
         self.prefix, self.status, self.left = prefix, status, times
 
 
-class FakeTrello:
+class FakeTrello(ServedInThread):
     """Fake Trello REST API on a free 127.0.0.1 port; see the module docstring."""
 
     def __init__(self, api_key: str = "fake-trello-key", token: str = "fake-trello-token") -> None:
@@ -97,34 +98,6 @@ class FakeTrello:
     def base_url(self) -> str:
         """API base, ``http://127.0.0.1:PORT/1`` (what ``https://api.trello.com/1`` is)."""
         return f"http://127.0.0.1:{self.port}/1"
-
-    def start(self) -> FakeTrello:
-        """Serve in a daemon thread (idempotent)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port."""
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeTrello:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- the world ----------------------------------------------------------------------------
 
