@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -213,7 +213,8 @@ class Delivery(SQLModel, table=True):
     source: str = Field(max_length=10)
     delivery_id: str = Field(max_length=200)
     event: str = Field(default="", max_length=100)
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # The body exactly as received (JSON text): stored as it came, parsed when processed.
+    body: str = Field(default="", sa_column=Column(Text, nullable=False))
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     claimed_until: datetime | None = None

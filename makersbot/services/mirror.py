@@ -117,7 +117,7 @@ class MirrorService:
             log.info("refused a malformed GitHub %s delivery: %s", event, exc)
             return 400, f"malformed payload: {exc}"
         delivery_id = headers.get("x-github-delivery") or hashlib.sha256(body).hexdigest()
-        return self._store("github", delivery_id, event, payload)
+        return self._store("github", delivery_id, event, body)
 
     def accept_trello(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
         """Verify and store one Trello delivery; the answer for the HTTP route."""
@@ -137,17 +137,16 @@ class MirrorService:
         except MalformedPayload as exc:
             log.info("refused a malformed Trello delivery: %s", exc)
             return 400, f"malformed payload: {exc}"
-        return self._store("trello", str(action["id"]), str(action.get("type", "")), payload)
+        return self._store("trello", str(action["id"]), str(action.get("type", "")), body)
 
-    def _store(
-        self, source: str, delivery_id: str, event: str, payload: dict[str, Any]
-    ) -> tuple[int, str]:
+    def _store(self, source: str, delivery_id: str, event: str, body: bytes) -> tuple[int, str]:
         new = self.intake.store(
             {
                 "source": source,
                 "delivery_id": delivery_id[:200],
                 "event": event[:100],
-                "payload": payload,
+                # Raw text: no second JSON encoding on the path that answers GitHub/Trello.
+                "body": body.decode("utf-8", "replace"),
                 "received_at": self.clock(),
                 "attempts": 0,
             }
@@ -219,7 +218,9 @@ class MirrorService:
                     session.add(delivery)
 
     def _parse(self, delivery: Delivery) -> list[Change]:
-        payload: dict[str, Any] = dict(delivery.payload)
+        payload = _json_object(delivery.body)
+        if payload is None:
+            raise MalformedPayload("stored body is not a JSON object")
         if delivery.source == "github":
             return list(self.parse_github(delivery.event, payload))
         return list(self.parse_trello(payload))
@@ -573,7 +574,7 @@ def _counts(source: str, rows: Sequence[MirroredItem]) -> tuple[tuple[str, int],
     return tuple(counter.most_common(8))
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
+def _json_object(body: bytes | str) -> dict[str, Any] | None:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 21:45:23.978695
+Create Date: 2026-11-26 22:18:37.010308
 """
 
 from collections.abc import Sequence
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
         sa.Column("delivery_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("event", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
         sa.Column("received_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("processed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("claimed_until", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
