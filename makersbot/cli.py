@@ -126,6 +126,9 @@ def serve(settings: Settings) -> int:
         # Connections opened before the fork belong to the parent: start afresh, then run
         # the background work beside the HTTP threads, so a publish wakes the sender at once.
         bot.db.engine.dispose(close=False)
+        # Background threads (processor, sender) hold the GIL for up to 5 ms by default;
+        # 1 ms lets request threads answer Slack and GitHub sooner (bench/mirror.py).
+        sys.setswitchinterval(0.001)
         bot.recover_after_restart()  # serve is the only process: earlier claims are stale
         bot.start_background()
         bot.start_scheduler()
