@@ -124,8 +124,8 @@ def load(path: Path) -> None:
         )  # fmt: skip
     conn.executemany(
         "INSERT INTO project (id, slug, name, phase, lead_council_code, channel_id, channel_name,"
-        " created_at, updated_at, created_by_id, description, status_text)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,'','')",
+        " created_at, updated_at, created_by_id, description, status_text, revision)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,'','',0)",
         projects,
     )
     conn.executemany(
