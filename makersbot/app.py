@@ -34,6 +34,7 @@ from makersbot.models import utcnow
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
 from makersbot.scheduler import DigestSchedule, Scheduler
+from makersbot.services.deliveries import DeliveryService
 from makersbot.services.digest import DigestService
 from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
 from makersbot.services.mirror import MirrorService
@@ -74,6 +75,7 @@ class Bot:
     projects: ProjectService
     people: PeopleService
     mirror: MirrorService
+    deliveries: DeliveryService
     links: LinkService
     digest: DigestService
     commands: Commands
@@ -165,7 +167,7 @@ class Bot:
     def _process_forever(self) -> None:
         while not self._stopping.is_set():
             try:
-                self.mirror.process_pending()
+                self.deliveries.process_pending()
             except Exception:  # keep going: the rows keep their state for a retry
                 log.exception("delivery processing round failed")
             if self._deliveries.wait(0.5):
@@ -251,9 +253,10 @@ def build(
     projects = ProjectService(db, SlackChannels(client), publisher, clock)
     people = PeopleService(db, register, publisher)
     wake_deliveries = threading.Event()
-    mirror = MirrorService(
+    mirror = MirrorService(db, outbox, clock=clock)
+    deliveries = DeliveryService(
         db,
-        outbox,
+        mirror,
         github_secret=settings.secret("github_webhook_secret"),
         trello_secret=settings.secret("trello_api_secret"),
         trello_callback_url=settings.trello_callback_url,
@@ -302,6 +305,7 @@ def build(
         projects=projects,
         people=people,
         mirror=mirror,
+        deliveries=deliveries,
         links=links,
         digest=digest,
         commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),

@@ -30,7 +30,7 @@ def create_web_app(bot: Bot) -> Flask:
 
     @app.post("/github/webhook")
     def github_webhook() -> Any:
-        status, text = bot.mirror.accept_github(_headers(), request.get_data())
+        status, text = bot.deliveries.accept_github(_headers(), request.get_data())
         return Response(text + "\n", status=status, mimetype="text/plain")
 
     @app.route("/trello/webhook", methods=["HEAD", "GET"])
@@ -40,7 +40,7 @@ def create_web_app(bot: Bot) -> Flask:
 
     @app.post("/trello/webhook")
     def trello_webhook() -> Any:
-        status, text = bot.mirror.accept_trello(_headers(), request.get_data())
+        status, text = bot.deliveries.accept_trello(_headers(), request.get_data())
         return Response(text + "\n", status=status, mimetype="text/plain")
 
     @app.get("/healthz")

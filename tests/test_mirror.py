@@ -43,11 +43,11 @@ def deliver_github(
     bot: Bot, event: str, payload: dict[str, Any], delivery: str | None = None
 ) -> tuple[int, str]:
     body, headers = github_delivery(event, payload, delivery)
-    return bot.mirror.accept_github(lower(headers), body)
+    return bot.deliveries.accept_github(lower(headers), body)
 
 
 def settle(bot: Bot) -> None:
-    bot.mirror.process_pending()
+    bot.deliveries.process_pending()
     bot.sender.drain()
 
 
@@ -125,7 +125,7 @@ def test_every_github_fixture_gets_2xx_over_http(server: Server, fake_slack: Fak
         from tests.fakes.signing import github_headers
 
         headers = github_headers("github-webhook-secret", body, event, f"d-{path}")
-        server.bot.mirror.github_secret = "github-webhook-secret"
+        server.bot.deliveries.github_secret = "github-webhook-secret"
         response = server.post("/github/webhook", body, headers)
         assert 200 <= response.status_code < 300, (path, response.status_code, response.text)
     assert wait_until(lambda: all(d.processed_at for d in rows(server.bot, Delivery)))
@@ -133,8 +133,8 @@ def test_every_github_fixture_gets_2xx_over_http(server: Server, fake_slack: Fak
 
 
 def test_every_trello_fixture_gets_2xx_over_http(server: Server) -> None:
-    server.bot.mirror.trello_secret = "trello-app-secret"
-    server.bot.mirror.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    server.bot.deliveries.trello_secret = "trello-app-secret"
+    server.bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
     paths = sorted((FIXTURES / "trello").glob("*/*.json"))
     assert len(paths) >= 20
     for path in paths:
@@ -148,7 +148,7 @@ def test_every_trello_fixture_gets_2xx_over_http(server: Server) -> None:
 
 
 def test_bad_signatures_get_401_and_store_nothing(server: Server) -> None:
-    server.bot.mirror.github_secret = "right"
+    server.bot.deliveries.github_secret = "right"
     body = json.dumps(issue_event(1, "x", updated="2026-11-26T10:00:00Z")).encode()
     from tests.fakes.signing import github_headers
 
@@ -156,8 +156,8 @@ def test_bad_signatures_get_401_and_store_nothing(server: Server) -> None:
     missing = {k: v for k, v in wrong.items() if k != "X-Hub-Signature-256"}
     assert server.post("/github/webhook", body, wrong).status_code == 401
     assert server.post("/github/webhook", body, missing).status_code == 401
-    server.bot.mirror.trello_secret = "right"
-    server.bot.mirror.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    server.bot.deliveries.trello_secret = "right"
+    server.bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
     tbody, theaders = trello_delivery(fixture("trello/zulip/trello_creating_card.json"))
     theaders["X-Trello-Webhook"] = "bm90IGl0"
     assert server.post("/trello/webhook", tbody, theaders).status_code == 401
@@ -166,23 +166,23 @@ def test_bad_signatures_get_401_and_store_nothing(server: Server) -> None:
 
 def test_unusable_signed_bodies_get_400(mbot: Bot) -> None:
     body, headers = github_delivery("issues", {})
-    assert mbot.mirror.accept_github(lower(headers), b"not json")[0] == 401  # signature of {}
+    assert mbot.deliveries.accept_github(lower(headers), b"not json")[0] == 401  # signature of {}
     from tests.fakes.signing import github_headers, trello_headers
 
-    assert mbot.mirror.accept_github(
+    assert mbot.deliveries.accept_github(
         lower(github_headers("github-webhook-secret", b"not json", "issues", "x")), b"not json"
     ) == (400, "body is not a JSON object")
     no_event = lower(github_headers("github-webhook-secret", b"{}", "issues", "x"))
     del no_event["x-github-event"]
-    assert mbot.mirror.accept_github(no_event, b"{}")[0] == 400
-    assert mbot.mirror.accept_github(
+    assert mbot.deliveries.accept_github(no_event, b"{}")[0] == 400
+    assert mbot.deliveries.accept_github(
         lower(github_headers("github-webhook-secret", b"{}", "push", "x")), b"{}"
     ) == (200, "ignored")
     payload = b'{"action": {"type": "createCard"}}'
     headers = trello_headers(
         "trello-app-secret", payload, "https://makers.example.gov.uk/trello/webhook"
     )
-    assert mbot.mirror.accept_trello(lower(headers), payload) == (400, "missing action.id")
+    assert mbot.deliveries.accept_trello(lower(headers), payload) == (400, "missing action.id")
     assert rows(mbot, Delivery) == []
 
 
@@ -315,12 +315,12 @@ def test_hostile_titles_are_escaped(mbot: Bot, fake_slack: FakeSlack) -> None:
     link(mbot, f"hello-world github {REPO}")
     hostile = "<!channel> <@U123> & <script>"
     deliver_github(mbot, "issues", issue_event(13, hostile, updated="2026-11-26T12:00:00Z"))
-    mbot.mirror.trello_secret = "trello-app-secret"
+    mbot.deliveries.trello_secret = "trello-app-secret"
     mbot.links.link(ALICE, f"hello-world trello {BOARD}")
     card = fixture("trello/zulip/trello_creating_card.json")
     card["action"]["data"]["card"]["name"] = hostile
     body, headers = trello_delivery(card)
-    assert mbot.mirror.accept_trello(lower(headers), body) == (200, "ok")
+    assert mbot.deliveries.accept_trello(lower(headers), body) == (200, "ok")
     settle(mbot)
     items = {f"item:{i.link_id}:{i.item_key}" for i in rows(mbot, MirroredItem)}
     posts = [calls[0] for key, calls in messages_by_key(fake_slack).items() if key in items]
@@ -337,7 +337,7 @@ def test_trello_move_into_done_credits_the_mover(mbot: Bot, fake_slack: FakeSlac
     move = fixture("trello/zulip/changing_cards_list.json")
     move["action"]["data"]["listAfter"]["name"] = "Done"
     body, headers = trello_delivery(move)
-    mbot.mirror.accept_trello(lower(headers), body)
+    mbot.deliveries.accept_trello(lower(headers), body)
     settle(mbot)
     item = rows(mbot, MirroredItem)
     assert [(i.kind, i.state) for i in item] == [("card", "Done")]
@@ -390,10 +390,10 @@ def test_trello_polling_mirrors_new_actions_once(
     assert bot.links.poll_link(link_id) == 1
     assert bot.links.poll_link(link_id) == 0
     # The same action by webhook afterwards changes nothing more.
-    bot.mirror.trello_secret = "trello-app-secret"
-    bot.mirror.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    bot.deliveries.trello_secret = "trello-app-secret"
+    bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
     body, headers = trello_delivery({"model": {"id": BOARD}, "action": created})
-    bot.mirror.accept_trello(lower(headers), body)
+    bot.deliveries.accept_trello(lower(headers), body)
     settle(bot)
     assert len(rows(bot, MirrorEvent)) == 1
     items = {f"item:{i.link_id}:{i.item_key}" for i in rows(bot, MirroredItem)}
@@ -503,7 +503,7 @@ def test_an_older_trello_action_arriving_late_changes_nothing(mbot: Bot) -> None
     older["action"]["data"]["listAfter"]["name"] = "Stale list"
     for payload in (newer, older):
         body, headers = trello_delivery(payload)
-        assert mbot.mirror.accept_trello(lower(headers), body) == (200, "ok")
+        assert mbot.deliveries.accept_trello(lower(headers), body) == (200, "ok")
     settle(mbot)
     card = rows(mbot, MirroredItem)[0]
     assert card.state == newer["action"]["data"]["listAfter"]["name"] != "Stale list"

@@ -56,9 +56,9 @@ def test_flaky_slack_ends_in_the_true_state_without_doubles(
                 number, title, action=action if round_ else "opened", state=state, updated=updated
             )
             body, headers = github_delivery("issues", payload)
-            assert mbot.mirror.accept_github(lower(headers), body)[0] == 200
+            assert mbot.deliveries.accept_github(lower(headers), body)[0] == 200
             expected[number] = (title, state)
-        mbot.mirror.process_pending()
+        mbot.deliveries.process_pending()
         mbot.sender.drain()
     for _ in range(20):  # let every backed-off message come due
         clock.now += timedelta(minutes=5)
