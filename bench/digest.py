@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import sqlite3
@@ -36,9 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# BENCH_SCALE shrinks everything but the councils, e.g. 0.01 for the smoke test in CI.
+SCALE = float(os.environ.get("BENCH_SCALE", "1"))
 COUNCILS = 382
-PROJECTS = 5_000
-ENTRIES = 1_000_000
+PROJECTS = max(20, int(5_000 * SCALE))
+ENTRIES = max(2_000, int(1_000_000 * SCALE))
+ITEMS = max(100, int(20_000 * SCALE))
+EVENTS = max(1_000, int(200_000 * SCALE))
+PHASE_CHANGES = max(100, int(10_000 * SCALE))
 WEEKS = 104
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)  # a Monday, 09:00 in London (GMT)
 BUSY_END = NOW - timedelta(weeks=10)  # the week that gets ten times the entries
@@ -153,7 +159,7 @@ def load(path: Path) -> None:
     )
     labels = ['["bug"]', '["help wanted"]', '["good first issue"]', "[]", "[]", "[]"]
     items = []
-    for n in range(20_000):
+    for n in range(ITEMS):
         link_id = rng.randint(1, len(links))
         kind = rng.choice(["issue", "issue", "pr"])
         seen = NOW - timedelta(days=rng.random() * 300)
@@ -176,7 +182,7 @@ def load(path: Path) -> None:
             (lid, lid, f"k{n}", "card" if a == "moved" else "issue", a,
              "moved Doing → Done" if a == "moved" else "",
              stamp(NOW - timedelta(seconds=rng.random() * span)), f"e:{n}")
-            for n in range(200_000)
+            for n in range(EVENTS)
             for lid, a in [(rng.randint(1, len(links)), rng.choice(actions))]
         ),
     )  # fmt: skip
@@ -185,7 +191,7 @@ def load(path: Path) -> None:
         (
             (rng.randint(1, PROJECTS), rng.choice(phases),
              stamp(NOW - timedelta(seconds=rng.random() * span)))
-            for _ in range(10_000)
+            for _ in range(PHASE_CHANGES)
         ),
     )  # fmt: skip
     for _, sql in indexes:
@@ -308,7 +314,8 @@ def main() -> int:
         load(path)
         print(
             f"loaded {COUNCILS} councils, {PROJECTS:,} projects, "
-            f"{ENTRIES + 9 * ENTRIES // WEEKS:,} ledger entries, 20,000 items, 200,000 events "
+            f"{ENTRIES + 9 * ENTRIES // WEEKS:,} ledger entries, {ITEMS:,} items, "
+            f"{EVENTS:,} events "
             f"in {time.perf_counter() - began:.1f} s"
         )
         normal, busy = child(path, NOW), child(path, BUSY_END)
