@@ -17,6 +17,7 @@ from makersbot.models import (
     Council,
     LedgerEntry,
     Membership,
+    MirroredItem,
     Person,
     Project,
     ProjectUpdate,
@@ -301,6 +302,18 @@ def record_update(
     session.add(
         ProjectUpdate(project_id=project_id, kind=kind, value=value, person_id=person_id, at=at)
     )
+
+
+# Mirror ----------------------------------------------------------------------------------
+
+
+def mirrored_item(session: Session, *, link_id: int, item_key: str) -> MirroredItem | None:
+    """One item of one link, by its key (`github:owner/repo#42`, `trello:<card id>`)."""
+    return session.exec(
+        select(MirroredItem).where(
+            MirroredItem.link_id == link_id, MirroredItem.item_key == item_key
+        )
+    ).first()
 
 
 # Ledger ----------------------------------------------------------------------------------

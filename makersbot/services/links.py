@@ -497,11 +497,7 @@ class LinkService:
         for item in items:
             if not self.mirror.wanted(link, item, None):
                 continue  # filtered out (bots, labels, lists): not counted, never shown
-            exists = session.exec(
-                select(MirroredItem).where(
-                    MirroredItem.link_id == link.id, MirroredItem.item_key == item.key
-                )
-            ).first()
+            exists = store.mirrored_item(session, link_id=link.id, item_key=item.key)
             if exists is not None:
                 continue
             session.add(

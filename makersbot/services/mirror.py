@@ -102,11 +102,7 @@ class MirrorService:
     def _apply_to_item(self, session: Session, link: Link, change: Change) -> None:
         assert link.id is not None
         key = change.item.key if change.item is not None else str(change.item_key)
-        row = session.exec(
-            select(MirroredItem).where(
-                MirroredItem.link_id == link.id, MirroredItem.item_key == key
-            )
-        ).first()
+        row = store.mirrored_item(session, link_id=link.id, item_key=key)
         item = change.item
         if row is None and (item is None or not self.wanted(link, item, None)):
             return
@@ -294,11 +290,7 @@ class MirrorService:
         """Turn polled GitHub items into Changes, by comparing with what is stored."""
         changes = []
         for item in items:
-            row = session.exec(
-                select(MirroredItem).where(
-                    MirroredItem.link_id == link.id, MirroredItem.item_key == item.key
-                )
-            ).first()
+            row = store.mirrored_item(session, link_id=link.id or 0, item_key=item.key)
             if (
                 row is not None
                 and row.source_updated_at is not None
