@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -145,7 +145,48 @@ def clean_env(drop: Sequence[str] = (), **extra: str) -> dict[str, str]:
     return env
 
 
-class Server:
+class ServerProcess:
+    """What every benchmarked server shares: its process id, a graceful stop, and `with`."""
+
+    name = "server"
+    stop_timeout = 10.0
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        """The server (gunicorn master) process id."""
+        if self._proc is None:
+            raise RuntimeError(f"{self.name}: not started")
+        return self._proc.pid
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """SIGTERM (graceful), then SIGKILL if it has not gone after `stop_timeout`."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Server(ServerProcess):
     """`gunicorn --worker-class gthread --threads 8 --workers 1` (the Procfile's) on a free port.
 
     The server's log goes to a file in `workdir` (shown when it fails to start); the
@@ -173,13 +214,6 @@ class Server:
         self.log_path = workdir / f"gunicorn-{name}.log"
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        """The gunicorn master's process id."""
-        if self._proc is None:
-            raise RuntimeError(f"{self.name}: not started")
-        return self._proc.pid
 
     def start(self) -> Server:
         """Start gunicorn and wait until its worker answers HTTP."""
@@ -255,29 +289,6 @@ class Server:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self) -> None:
-        """SIGTERM gunicorn (graceful), SIGKILL it if it has not gone after 10 s."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def children_of(pid: int) -> list[int]:

@@ -56,7 +56,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -64,6 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (  # noqa: E402 - after the path set-up above
     ROOT,
     Server,
+    ServerProcess,
     children_of,
     clean_env,
     mb,
@@ -756,7 +756,7 @@ _SERVE = (
 )
 
 
-class Serve:
+class Serve(ServerProcess):
     """`makersbot serve` as a subprocess on a given 127.0.0.1 port; stops by itself."""
 
     def __init__(self, env: Mapping[str, str], workdir: Path, port: int) -> None:
@@ -766,11 +766,8 @@ class Serve:
         self.log_path = workdir / "makersbot-serve.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("makersbot serve: not started")
-        return self._proc.pid
+    name = "makersbot serve"
+    stop_timeout = 15.0
 
     def start(self, timeout: float = 60.0) -> Serve:
         with self.log_path.open("wb") as out:
@@ -849,28 +846,6 @@ class Serve:
         except OSError:
             return []
         return [line for line in lines if re.search(r"WARNING|ERROR|CRITICAL|Traceback", line)]
-
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-    def __enter__(self) -> Serve:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def free_port() -> int:

@@ -148,9 +148,10 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_once(
     acked: set[int] = set()
     lock = threading.Lock()
 
-    def send(numbers: range) -> None:
+    def send(numbers: range, gap: float = 0.0) -> None:
         session = requests.Session()
         for number in numbers:
+            time.sleep(gap)  # spread the burst so the kill lands in the middle of it
             body, headers = github_delivery(
                 "issues",
                 issue_event(number, f"Issue {number}", updated="2026-11-26T10:00:00Z"),
@@ -164,7 +165,7 @@ def test_sigkill_mid_burst_loses_nothing_and_posts_once(
                 pass  # the server is down: this one was never acknowledged
 
     server = _serve(tmp_path, fake_slack, port)
-    senders = [threading.Thread(target=send, args=(range(i, 49, 4),)) for i in range(1, 5)]
+    senders = [threading.Thread(target=send, args=(range(i, 49, 4), 0.05)) for i in range(1, 5)]
     for thread in senders:
         thread.start()
     assert _wait(lambda: len(acked) >= 16, 20)

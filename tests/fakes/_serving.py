@@ -14,6 +14,11 @@ class ServedInThread:
     _server: ThreadingHTTPServer
     _thread: threading.Thread | None
 
+    @property
+    def port(self) -> int:
+        """The TCP port the server is bound to (chosen by the OS)."""
+        return int(self._server.server_address[1])
+
     def start(self) -> Self:
         """Serve requests in a daemon thread (idempotent)."""
         if self._thread is None:

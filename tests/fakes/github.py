@@ -168,10 +168,6 @@ class FakeGitHub(ServedInThread):
     # -- lifecycle ---------------------------------------------------------
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT``: the API root, as ``https://api.github.com``."""
         return f"http://127.0.0.1:{self.port}"

@@ -260,11 +260,6 @@ class FakeSlack(ServedInThread):
     # -- lifecycle ---------------------------------------------------------
 
     @property
-    def port(self) -> int:
-        """The TCP port the server is bound to."""
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
         """Web API base URL, e.g. ``http://127.0.0.1:PORT/api/`` (``SLACK_API_URL``)."""
         return f"http://127.0.0.1:{self.port}/api/"

@@ -91,10 +91,6 @@ class FakeTrello(ServedInThread):
     # -- lifecycle ----------------------------------------------------------------------------
 
     @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
     def base_url(self) -> str:
         """API base, ``http://127.0.0.1:PORT/1`` (what ``https://api.trello.com/1`` is)."""
         return f"http://127.0.0.1:{self.port}/1"
