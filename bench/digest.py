@@ -177,10 +177,11 @@ def load(path: Path) -> None:
     actions = ["opened", "closed", "merged", "commented", "labeled", "moved"]
     conn.executemany(
         "INSERT INTO mirror_event (project_id, link_id, item_key, kind, action, summary,"
-        " occurred_at, dedupe_key) VALUES (?,?,?,?,?,?,?,?)",
+        " destination, done, occurred_at, dedupe_key) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
             (lid, lid, f"k{n}", "card" if a == "moved" else "issue", a,
-             "moved Doing → Done" if a == "moved" else "",
+             "moved Doing → Done" if a == "moved" else "", "Done" if a == "moved" else None,
+             a == "moved",
              stamp(NOW - timedelta(seconds=rng.random() * span)), f"e:{n}")
             for n in range(EVENTS)
             for lid, a in [(rng.randint(1, len(links)), rng.choice(actions))]

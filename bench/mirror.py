@@ -685,11 +685,11 @@ def seed(env: Mapping[str, str], layouts: Sequence[Layout], github: Any, trello:
     from sqlmodel import select
 
     from makersbot.app import build
-    from makersbot.models import Link, Project
-    from makersbot.services.base import Actor
+    from makersbot.domain.requests import Actor
     from makersbot.services.mirror import item_key_of, summary_key
     from makersbot.services.projects import slugify
     from makersbot.settings import Settings
+    from makersbot.store.models import Link, Project
 
     values: dict[str, Any] = {name.lower(): value for name, value in env.items()}
     settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from makersbot import render
-from makersbot.domain import Message
-from makersbot.models import Phase
-from makersbot.services.base import Actor, Outcome, UserError
+from makersbot.domain.messages import Message
+from makersbot.domain.projects import Phase
+from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.services.digest import DigestService
 from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from makersbot import render
-from makersbot.services.base import Actor
+from makersbot.domain.requests import Actor
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from makersbot import render
-from makersbot.services.base import Actor, UserError
+from makersbot.domain.requests import Actor, UserError
 from makersbot.services.projects import ProjectService, slugify
 
 

@@ -24,13 +24,12 @@ from handlers.actions import Actions
 from handlers.commands import Commands
 from handlers.events import Events
 from handlers.views import Views
-from integrations import github, trello
-from integrations.github import GitHubGateway
-from integrations.trello import TrelloGateway
-from makersbot import store
+from integrations.github import webhook as github
+from integrations.github.gateway import GitHubGateway
+from integrations.trello import webhook as trello
+from integrations.trello.gateway import TrelloGateway
 from makersbot.councils import CouncilRegister, default_register
 from makersbot.db import Database
-from makersbot.models import utcnow
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
 from makersbot.scheduler import DigestSchedule, Scheduler
@@ -42,6 +41,8 @@ from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels
+from makersbot.store import core as store
+from makersbot.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Bot:
         """
         from sqlalchemy import update
 
-        from makersbot.models import Delivery
+        from makersbot.store.models import Delivery
 
         released = self.sender.release_all_claims()
         with self.db.session() as session:

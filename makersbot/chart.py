@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 
-from makersbot.render_digest import ChartRow
+from makersbot.domain.digest import ChartRow
 
 # GOV.UK colours: green for giving, blue for taking; dark grey text.
 GAVE_COLOUR = "#00703c"

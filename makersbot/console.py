@@ -18,10 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from makersbot import render, store
+from makersbot import render
 from makersbot.app import Bot, build
-from makersbot.services.base import Actor
+from makersbot.domain.requests import Actor
 from makersbot.settings import Settings
+from makersbot.store import core as store
 
 INTRO = """\
 makersbot offline console — the real bot, with Slack played by this terminal.

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 
 from makersbot.db import Database
-from makersbot.models import Delivery
+from makersbot.store.models import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from makersbot.db import Database
-from makersbot.domain import Message
-from makersbot.models import SlackMessage, utcnow
+from makersbot.domain.messages import Message
+from makersbot.store.models import SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 

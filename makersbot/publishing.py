@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from makersbot import render
-from makersbot.models import Project
 from makersbot.outbox import Outbox
 from makersbot.services.cards import load_cards
+from makersbot.store.models import Project
 
 
 class Publisher:

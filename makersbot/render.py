@@ -24,7 +24,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from makersbot.domain import Identity, Message, ProjectCard
+from makersbot.domain.messages import Message
+from makersbot.domain.people import Identity
+from makersbot.domain.projects import ProjectCard
 
 # Ids shared by the renderers that emit them and the handlers that receive them.
 JOIN_ACTION = "makers_join"

@@ -24,9 +24,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
-from makersbot import store
 from makersbot.db import Database
-from makersbot.models import SchedulerRun, utcnow
+from makersbot.store import core as store
+from makersbot.store.models import SchedulerRun, utcnow
 
 if TYPE_CHECKING:
     from makersbot.settings import Settings

@@ -11,8 +11,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from makersbot.app import Bot, build
-from makersbot.models import SchedulerRun
 from makersbot.settings import Settings, load_settings
+from makersbot.store.models import SchedulerRun
 
 log = logging.getLogger(__name__)
 

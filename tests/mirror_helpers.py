@@ -11,8 +11,8 @@ from typing import Any
 from sqlmodel import select
 
 from makersbot.app import Bot, build
-from makersbot.models import Project
-from makersbot.services.base import Actor
+from makersbot.domain.requests import Actor
+from makersbot.store.models import Project
 from tests.conftest import Clock, make_settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_headers, trello_headers

@@ -9,7 +9,14 @@ import pytest
 from sqlmodel import select
 
 from makersbot.app import Bot
-from makersbot.models import LedgerEntry, Membership, Person, Project, ProjectUpdate, SlackMessage
+from makersbot.store.models import (
+    LedgerEntry,
+    Membership,
+    Person,
+    Project,
+    ProjectUpdate,
+    SlackMessage,
+)
 from tests.fakes.slack import FakeSlack
 
 _triggers = itertools.count(1)

@@ -13,8 +13,14 @@ from slack_sdk.models.blocks import Block
 from sqlmodel import Session, func, select
 
 from makersbot.app import Bot, build
-from makersbot.domain import Message
-from makersbot.models import (
+from makersbot.domain.digest import CouncilTally, HubDigest, Period, ProjectDigest, ProjectRef
+from makersbot.domain.messages import Message
+from makersbot.domain.requests import UserError
+from makersbot.render import SECTION_LIMIT, TEXT_LIMIT
+from makersbot.render_digest import MESSAGE_BUDGET, hub_messages, project_messages, to_terminal
+from makersbot.scheduler import DigestSchedule
+from makersbot.services.digest import DigestService
+from makersbot.store.models import (
     Council,
     DigestClaim,
     LedgerEntry,
@@ -27,21 +33,6 @@ from makersbot.models import (
     ProjectUpdate,
     SlackMessage,
 )
-from makersbot.render import SECTION_LIMIT, TEXT_LIMIT
-from makersbot.render_digest import (
-    MESSAGE_BUDGET,
-    CouncilTally,
-    HubDigest,
-    Period,
-    ProjectDigest,
-    ProjectRef,
-    hub_messages,
-    project_messages,
-    to_terminal,
-)
-from makersbot.scheduler import DigestSchedule
-from makersbot.services.base import UserError
-from makersbot.services.digest import DigestService
 from tests.conftest import Clock, make_settings
 from tests.fakes.slack import FakeSlack
 
@@ -139,6 +130,7 @@ def event(
     action: str,
     at: datetime,
     summary: str = "",
+    destination: str | None = None,
 ) -> None:
     session.add(
         MirrorEvent(
@@ -148,6 +140,8 @@ def event(
             kind=kind,
             action=action,
             summary=summary,
+            destination=destination,
+            done=destination == "Done",
             occurred_at=at,
             dedupe_key=f"ev:{next(_serial)}",
         )
@@ -262,8 +256,8 @@ def build_world(bot: Bot, fake: FakeSlack) -> World:
         for action in ("opened", "opened", "closed", "merged", "commented"):
             event(s, p["bins"], gh, "issue" if action != "merged" else "pr", action, START + day)
         event(s, p["bins"], gh, "issue", "opened", RUN)  # next period
-        event(s, p["planning"], tr, "card", "moved", START + day, "moved Doing → Done")
-        event(s, p["planning"], tr, "card", "moved", START + day, "moved Doing → Review")
+        event(s, p["planning"], tr, "card", "moved", START + day, "moved Doing → Done", "Done")
+        event(s, p["planning"], tr, "card", "moved", START + day, "moved Doing → Review", "Review")
         event(s, p["quietish"], q, "issue", "commented", RUN - 10 * day)
         entry(s, "give", "gave", None, RUN - 20 * day, p["gifted"])
     return World(

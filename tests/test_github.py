@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from integrations.events import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.github import (
+from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
+from integrations.github.gateway import GitHubGateway
+from integrations.github.webhook import (
     HANDLERS,
     IGNORED,
-    GitHubGateway,
     IssuePoll,
     RepoInfo,
     dispatch_key,

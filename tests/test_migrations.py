@@ -11,7 +11,6 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
-from makersbot import models  # noqa: F401 - registers the tables
 from makersbot.db import Database
 
 

@@ -10,8 +10,8 @@ from typing import Any
 from sqlmodel import select
 
 from makersbot.app import Bot
-from makersbot.models import Delivery, LedgerEntry, Link, MirroredItem, MirrorEvent
-from makersbot.services.base import Actor
+from makersbot.domain.requests import Actor
+from makersbot.store.models import Delivery, LedgerEntry, Link, MirroredItem, MirrorEvent
 from tests.conftest import Clock, Server, wait_until
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
@@ -96,7 +96,7 @@ def test_only_members_link(mbot: Bot) -> None:
     stranger = Actor(slack_user_id="U0STRANGER")
     import pytest
 
-    from makersbot.services.base import UserError
+    from makersbot.domain.requests import UserError
 
     with pytest.raises(UserError, match="Only the makers"):
         mbot.links.link(stranger, f"hello-world github {REPO}")

@@ -17,7 +17,7 @@ import requests
 from sqlmodel import select
 
 from makersbot.app import Bot
-from makersbot.models import Delivery, Link, MirroredItem, SlackMessage
+from makersbot.store.models import Delivery, Link, MirroredItem, SlackMessage
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Clock, make_settings
 from tests.fakes.slack import FakeSlack
 from tests.mirror_helpers import (

@@ -8,9 +8,9 @@ from datetime import timedelta
 from sqlmodel import select
 
 from makersbot.app import Bot
-from makersbot.domain import Message
-from makersbot.models import SlackMessage
+from makersbot.domain.messages import Message
 from makersbot.outbox import SlackSender
+from makersbot.store.models import SlackMessage
 from tests.conftest import Clock
 from tests.fakes.slack import FakeSlack
 

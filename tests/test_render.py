@@ -8,7 +8,9 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from makersbot import render
-from makersbot.domain import Identity, Message, ProjectCard
+from makersbot.domain.messages import Message
+from makersbot.domain.people import Identity
+from makersbot.domain.projects import ProjectCard
 
 
 def card(**overrides: object) -> ProjectCard:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from slack_sdk.models.blocks import Block
 
 from makersbot import render_mirror
-from makersbot.domain import Message
-from makersbot.render_mirror import ItemView, LinkView
+from makersbot.domain.messages import Message
+from makersbot.domain.mirror import ItemView, LinkView
 
 
 def view(**overrides: object) -> ItemView:

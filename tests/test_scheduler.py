@@ -12,7 +12,6 @@ from sqlmodel import select
 
 from makersbot.app import Bot
 from makersbot.db import Database
-from makersbot.models import SchedulerRun
 from makersbot.scheduler import (
     DigestSchedule,
     Scheduler,
@@ -21,6 +20,7 @@ from makersbot.scheduler import (
     standard_crontab,
 )
 from makersbot.services.digest import DigestService
+from makersbot.store.models import SchedulerRun
 
 
 def utc(

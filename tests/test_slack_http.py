@@ -9,7 +9,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from makersbot import render
-from makersbot.models import LedgerEntry, Membership, Project, SeenRequest
+from makersbot.store.models import LedgerEntry, Membership, Project, SeenRequest
 from tests.conftest import SIGNING_SECRET, Server, wait_until
 from tests.fakes.signing import interactivity_body, slack_headers
 from tests.fakes.slack import FakeSlack

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 import yaml
 
-from integrations.events import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.trello import (
+from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
+from integrations.trello.gateway import TrelloGateway, card_state
+from integrations.trello.webhook import (
     HANDLERS,
     IGNORED,
     ActionPage,
     BoardInfo,
-    TrelloGateway,
     callback_signature,
     dispatch_key,
     looks_done,
@@ -33,7 +33,6 @@ from integrations.trello import (
     parse_action,
     verify_signature,
 )
-from integrations.trello_api import card_state
 from tests.fakes.signing import trello_headers
 from tests.fakes.trello import FakeTrello
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from makersbot import models  # noqa: F401 - registers every table on SQLModel.metadata
 from makersbot.db import make_engine
 
 config = context.config

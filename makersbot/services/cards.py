@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from sqlmodel import Session
 
-from makersbot import store
-from makersbot.domain import ProjectCard
-from makersbot.models import Project, Role
+from makersbot.domain.projects import ProjectCard, Role
+from makersbot.store import core as store
+from makersbot.store.models import Project
 
 
 def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCard]:

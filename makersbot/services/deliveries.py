@@ -15,11 +15,11 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from integrations.events import Change, MalformedPayload
+from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
 from makersbot.intake import DeliveryIntake
-from makersbot.models import Delivery, utcnow
 from makersbot.services.mirror import MirrorService
+from makersbot.store.models import Delivery, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -21,24 +21,18 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from makersbot import chart, store
+from makersbot import chart
 from makersbot.db import Database
-from makersbot.domain import Message
-from makersbot.models import DigestClaim, SlackMessage, utcnow
+from makersbot.domain.digest import WEEK, HubDigest, Period, ProjectDigest
+from makersbot.domain.messages import Message
+from makersbot.domain.requests import Outcome, UserError
 from makersbot.outbox import PERMANENT_ERRORS, Outbox
 from makersbot.render import plain
-from makersbot.render_digest import (
-    WEEK,
-    HubDigest,
-    Period,
-    ProjectDigest,
-    day,
-    hub_messages,
-    project_messages,
-)
+from makersbot.render_digest import day, hub_messages, project_messages
 from makersbot.scheduler import DigestSchedule
 from makersbot.services import digest_data as data
-from makersbot.services.base import Outcome, UserError
+from makersbot.store import core as store
+from makersbot.store.models import DigestClaim, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 

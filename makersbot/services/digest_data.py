@@ -18,22 +18,7 @@ from sqlalchemy import Select, String, and_, cast, exists, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from integrations.trello import looks_done
-from makersbot.models import (
-    Council,
-    LedgerEntry,
-    LedgerKind,
-    Link,
-    Membership,
-    MirroredItem,
-    MirrorEvent,
-    Person,
-    Phase,
-    Project,
-    ProjectUpdate,
-    Role,
-)
-from makersbot.render_digest import (
+from makersbot.domain.digest import (
     GIVE_SOURCES,
     TAKE_SOURCES,
     WEEK,
@@ -49,6 +34,18 @@ from makersbot.render_digest import (
     ProjectRef,
     StaleProject,
     WaitingReview,
+)
+from makersbot.domain.projects import LedgerKind, Phase, Role
+from makersbot.store.models import (
+    Council,
+    LedgerEntry,
+    Link,
+    Membership,
+    MirroredItem,
+    MirrorEvent,
+    Person,
+    Project,
+    ProjectUpdate,
 )
 
 
@@ -463,16 +460,13 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
         .group_by(col(MirrorEvent.project_id), col(MirrorEvent.kind), col(MirrorEvent.action))
     ).all():
         counts[project_id][_event_bucket(kind, action)] += int(n)
-    # A card is done when it moves into a list named like Done: only moves need their words.
-    for project_id, summary, n in session.execute(
-        select(col(MirrorEvent.project_id), col(MirrorEvent.summary), func.count())
-        .where(*in_period, card_move)
-        .group_by(col(MirrorEvent.project_id), col(MirrorEvent.summary))
+    # A card is done when it moves into a list named like Done (stored with the event).
+    for project_id, n in session.execute(
+        select(col(MirrorEvent.project_id), func.count())
+        .where(*in_period, card_move, col(MirrorEvent.done))
+        .group_by(col(MirrorEvent.project_id))
     ).all():
-        # "moved Doing → Done by alice": the list is between the arrow and " by ".
-        destination = str(summary).rsplit("→", 1)[-1].rsplit(" by ", 1)[0].strip()
-        if looks_done(destination):
-            counts[project_id]["card_done"] += int(n)
+        counts[project_id]["card_done"] += int(n)
     gives: dict[int, dict[str | None, int]] = defaultdict(dict)
     for project_id, code, n in session.execute(
         select(col(LedgerEntry.project_id), col(LedgerEntry.council_code), func.count())

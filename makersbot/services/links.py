@@ -13,13 +13,15 @@ from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
-from integrations.events import Change, IntegrationError, ItemState
-from makersbot import render_mirror, store
+from integrations.changes import Change, IntegrationError, ItemState
+from makersbot import render_mirror
 from makersbot.db import Database
-from makersbot.models import Link, MirroredItem, Project, Role
+from makersbot.domain.projects import Role
+from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.render import plain
-from makersbot.services.base import Actor, Outcome, UserError
 from makersbot.services.mirror import MirrorService, summary_key
+from makersbot.store import core as store
+from makersbot.store.models import Link, MirroredItem, Project
 
 log = logging.getLogger(__name__)
 

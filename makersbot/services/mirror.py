@@ -16,21 +16,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from integrations.events import Change, ItemState
-from integrations.github import item_dedupe_key
-from makersbot import render_mirror, store
+from integrations.changes import Change, ItemState
+from integrations.github.webhook import item_dedupe_key
+from makersbot import render_mirror
 from makersbot.db import Database
-from makersbot.domain import Message
-from makersbot.models import (
-    LedgerKind,
-    Link,
-    MirroredItem,
-    MirrorEvent,
-    SlackMessage,
-    utcnow,
-)
+from makersbot.domain.messages import Message
+from makersbot.domain.mirror import ItemView, LinkView
+from makersbot.domain.projects import LedgerKind
 from makersbot.outbox import Outbox
-from makersbot.render_mirror import ItemView, LinkView
+from makersbot.store import core as store
+from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +125,8 @@ class MirrorService:
                 "action": change.action[:40],
                 "actor": change.actor,
                 "summary": change.summary[:500],
+                "destination": change.destination[:200] if change.destination else None,
+                "done": change.done,
                 "occurred_at": change.occurred_at,
                 "dedupe_key": f"{link.id}:{change.dedupe_key}"[:300],
             },
@@ -224,7 +221,7 @@ class MirrorService:
                 )
 
     def _channel(self, session: Session, link: Link) -> str | None:
-        from makersbot.models import Project
+        from makersbot.store.models import Project
 
         project = session.get(Project, link.project_id)
         return project.channel_id if project else None
@@ -306,7 +303,7 @@ class MirrorService:
                 and not item.author_is_bot
                 and (row is None or row.state != "merged")
             ):
-                from integrations.events import Credit
+                from integrations.changes import Credit
 
                 credits = (
                     Credit(

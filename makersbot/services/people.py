@@ -6,14 +6,14 @@ import re
 
 from sqlmodel import Session
 
-from makersbot import store
 from makersbot.councils import CouncilRegister
 from makersbot.db import Database
-from makersbot.domain import Identity
-from makersbot.models import Person
+from makersbot.domain.people import Identity
+from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.publishing import Publisher
 from makersbot.render import plain
-from makersbot.services.base import Actor, Outcome, UserError
+from makersbot.store import core as store
+from makersbot.store.models import Person
 
 # GitHub: 1-39 characters, letters, digits and single inner hyphens.
 GITHUB_LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")

@@ -13,15 +13,15 @@ from typing import cast
 
 from sqlmodel import Session
 
-from makersbot import store
 from makersbot.db import Database
-from makersbot.domain import ProjectCard
-from makersbot.models import LedgerKind, Person, Phase, Project, Role
+from makersbot.domain.projects import LedgerKind, Phase, ProjectCard, Role
+from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.publishing import Publisher
 from makersbot.render import plain
-from makersbot.services.base import Actor, Outcome, UserError
 from makersbot.services.cards import load_cards
 from makersbot.slack_gateway import ChannelError, SlackChannels
+from makersbot.store import core as store
+from makersbot.store.models import Person, Project
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, col, select
 
 from makersbot import councils as register
-from makersbot.models import (
+from makersbot.domain.projects import Role
+from makersbot.store.models import (
     Council,
     LedgerEntry,
     Membership,
@@ -21,7 +22,6 @@ from makersbot.models import (
     Person,
     Project,
     ProjectUpdate,
-    Role,
     SeenRequest,
     utcnow,
 )

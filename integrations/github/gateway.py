@@ -32,7 +32,7 @@ from pydantic import (
     ValidationError,
 )
 
-from integrations.events import IntegrationError, ItemState, MalformedPayload
+from integrations.changes import IntegrationError, ItemState, MalformedPayload
 
 __all__ = [
     "GitHubGateway",

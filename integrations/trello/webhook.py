@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from integrations.events import Change, Credit, ItemState, MalformedPayload
-from integrations.trello_api import (  # the gateway is re-exported: services import it here
+from integrations.changes import Change, Credit, ItemState, MalformedPayload
+from integrations.trello.gateway import (
     ActionPage,
     BoardInfo,
     TrelloGateway,
@@ -31,7 +31,7 @@ from integrations.trello_api import (  # the gateway is re-exported: services im
     parse_time,
     text,
 )
-from integrations.trello_api import label_name as _label_name
+from integrations.trello.gateway import label_name as _label_name
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,8 @@ def _change(
         comment=comment,
         comment_delta=1 if comment is not None else 0,
         credits=credits,
+        destination=done_list or None,
+        done=bool(done_list) and looks_done(done_list),
     )
 
 

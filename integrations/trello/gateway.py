@@ -23,7 +23,7 @@ import requests
 from trello import TrelloClient
 from trello.exceptions import ResourceUnavailable
 
-from integrations.events import Change, IntegrationError, ItemState, MalformedPayload
+from integrations.changes import Change, IntegrationError, ItemState, MalformedPayload
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ class TrelloGateway:
         `before`. Without a cursor only the newest page is read (a first look, not history).
         """
         # Imported here because integrations.trello imports this module for the gateway.
-        from integrations.trello import HANDLERS, parse_action
+        from integrations.trello.webhook import HANDLERS, parse_action
 
         path = f"/boards/{quote(board_id, safe='')}/actions"
         # Fetch only the types we handle, so the many we drop do not use up pages.

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from makersbot.domain.projects import LedgerKind, Phase, Role  # noqa: F401  (column types)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class Phase(StrEnum):
-    """The GOV.UK service phases a project moves through."""
-
-    IDEA = "idea"
-    DISCOVERY = "discovery"
-    ALPHA = "alpha"
-    BETA = "beta"
-    LIVE = "live"
-    RETIRED = "retired"
-
-
-class Role(StrEnum):
-    LEAD = "lead"
-    MAKER = "maker"
-    ADOPTER = "adopter"
-
-
-class LedgerKind(StrEnum):
-    GIVE = "give"
-    TAKE = "take"
 
 
 class Council(SQLModel, table=True):
@@ -279,5 +258,8 @@ class MirrorEvent(SQLModel, table=True):
     action: str = Field(max_length=40)  # opened, closed, merged, moved, commented, …
     actor: str | None = Field(default=None, max_length=100)
     summary: str = Field(default="", max_length=500)
+    # Facts the digest needs, stored as data rather than re-read from `summary`:
+    destination: str | None = Field(default=None, max_length=200)  # list a card moved to
+    done: bool = Field(default=False)  # the change completed the item (card moved to done)
     occurred_at: datetime = Field(default_factory=utcnow, index=True)
     dedupe_key: str = Field(unique=True, max_length=300)

@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from integrations.events import Change, Credit, ItemState, MalformedPayload
-from integrations.github_api import (
+from integrations.changes import Change, Credit, ItemState, MalformedPayload
+from integrations.github.gateway import (
     CommentEvent,
     Event,
     ForkEvent,

@@ -76,3 +76,5 @@ class Change:
     comment_delta: int = 0  # +1 for a new comment when the total is not known
     label_rename: tuple[str, str | None] | None = None  # (old, new or None when deleted)
     credits: tuple[Credit, ...] = field(default_factory=tuple)
+    destination: str | None = None  # the list a card went to (opened in, moved to)
+    done: bool = False  # the change put the item in a done list

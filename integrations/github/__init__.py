@@ -1,0 +1,1 @@
+"""GitHub: webhook verification and parsing, payload models, and the REST gateway."""

@@ -1,0 +1,1 @@
+"""Trello: webhook verification and parsing, and the REST gateway."""

@@ -1,0 +1,1 @@
+"""The database: tables (`models`) and every query, split by subject."""
