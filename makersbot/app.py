@@ -41,7 +41,7 @@ from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels
-from makersbot.store import core as store
+from makersbot.store import rows
 from makersbot.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Bot:
     def claim(self, key: str) -> bool:
         """True the first time a request key is seen, across processes."""
         with self.db.session() as session:
-            return store.claim_request(session, key=key)
+            return rows.claim_request(session, key=key)
 
     def bolt_app(self) -> App:
         """The Bolt app with every listener registered (HTTP or Socket Mode)."""
@@ -294,7 +294,7 @@ def build(
 
     def claim(key: str) -> bool:
         with db.session() as session:
-            return store.claim_request(session, key=key)
+            return rows.claim_request(session, key=key)
 
     return Bot(
         settings=settings,

@@ -22,7 +22,7 @@ from makersbot import render
 from makersbot.app import Bot, build
 from makersbot.domain.requests import Actor
 from makersbot.settings import Settings
-from makersbot.store import core as store
+from makersbot.store import projects as project_store
 
 INTRO = """\
 makersbot offline console — the real bot, with Slack played by this terminal.
@@ -209,7 +209,7 @@ class Console:
         self._triggers = itertools.count(1)
         self.slack.users[user_id] = user_name
         with self.bot.db.session(read_only=True) as session:
-            for project in store.search_projects(session, words=[], limit=10_000)[0]:
+            for project in project_store.search_projects(session, words=[], limit=10_000)[0]:
                 if project.channel_id and project.channel_name:
                     self.slack.add_channel(project.channel_id, project.channel_name)
 

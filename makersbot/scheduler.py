@@ -25,7 +25,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from makersbot.db import Database
-from makersbot.store import core as store
+from makersbot.store import rows
 from makersbot.store.models import SchedulerRun, utcnow
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class DigestRunner(Protocol):
 def record_run(db: Database, job: str, at: datetime) -> None:
     """Upsert `SchedulerRun(job)`, which /healthz reports as `last_scheduler_run`."""
     with db.session() as session:
-        if not store.insert_ignore(
+        if not rows.insert_ignore(
             session, SchedulerRun, {"job": job, "ran_at": at}, conflict=["job"]
         ):
             row = session.get(SchedulerRun, job)

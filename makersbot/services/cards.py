@@ -8,17 +8,18 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from makersbot.domain.projects import ProjectCard, Role
-from makersbot.store import core as store
+from makersbot.store import people as people_store
+from makersbot.store import projects as project_store
 from makersbot.store.models import Project
 
 
 def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCard]:
     """Cards for several projects with two queries, whatever their number."""
     ids = [p.id for p in projects if p.id is not None]
-    rows = store.member_councils(session, project_ids=ids)
+    rows = project_store.member_councils(session, project_ids=ids)
     codes = {code for _, _, code in rows if code}
     codes |= {p.lead_council_code for p in projects if p.lead_council_code}
-    councils = store.councils_by_code(session, codes=codes)
+    councils = people_store.councils_by_code(session, codes=codes)
 
     def name(code: str | None) -> str | None:
         return councils[code].short_name if code and code in councils else None

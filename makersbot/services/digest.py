@@ -31,7 +31,7 @@ from makersbot.render import plain
 from makersbot.render_digest import day, hub_messages, project_messages
 from makersbot.scheduler import DigestSchedule
 from makersbot.services import digest_data as data
-from makersbot.store import core as store
+from makersbot.store import rows
 from makersbot.store.models import DigestClaim, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class DigestService:
                 "message_key": key,
                 "claimed_at": self.clock(),
             }
-            if store.insert_ignore(
+            if rows.insert_ignore(
                 session, DigestClaim, values, conflict=["channel", "period", "seq"]
             ):
                 return key

@@ -20,7 +20,9 @@ from makersbot.domain.projects import Role
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.render import plain
 from makersbot.services.mirror import MirrorService, summary_key
-from makersbot.store import core as store
+from makersbot.store import mirror as mirror_store
+from makersbot.store import people as people_store
+from makersbot.store import projects as project_store
 from makersbot.store.models import Link, MirroredItem, Project
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ class LinkService:
         filters: dict[str, Any],
     ) -> int:
         with self.db.session() as session:
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             existing = session.exec(
@@ -361,9 +363,9 @@ class LinkService:
     def _require_member(self, session: Session, actor: Actor, project: Project) -> None:
         if actor.is_admin:
             return
-        person = store.get_person(session, slack_user_id=actor.slack_user_id)
+        person = people_store.get_person(session, slack_user_id=actor.slack_user_id)
         member = (
-            store.membership(session, project_id=project.id or 0, person_id=person.id)
+            project_store.membership(session, project_id=project.id or 0, person_id=person.id)
             if person is not None and person.id is not None
             else None
         )
@@ -499,7 +501,7 @@ class LinkService:
         for item in items:
             if not self.mirror.wanted(link, item, None):
                 continue  # filtered out (bots, labels, lists): not counted, never shown
-            exists = store.mirrored_item(session, link_id=link.id, item_key=item.key)
+            exists = mirror_store.mirrored_item(session, link_id=link.id, item_key=item.key)
             if exists is not None:
                 continue
             session.add(

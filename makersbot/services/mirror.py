@@ -24,7 +24,10 @@ from makersbot.domain.messages import Message
 from makersbot.domain.mirror import ItemView, LinkView
 from makersbot.domain.projects import LedgerKind
 from makersbot.outbox import Outbox
-from makersbot.store import core as store
+from makersbot.store import ledger as ledger_store
+from makersbot.store import mirror as mirror_store
+from makersbot.store import people as people_store
+from makersbot.store import rows
 from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage, utcnow
 
 log = logging.getLogger(__name__)
@@ -77,10 +80,10 @@ class MirrorService:
     def _credit(self, session: Session, link: Link | None, change: Change, credit: Any) -> None:
         github = credit.login if change.source == "github" else None
         trello = credit.login if change.source == "trello" else None
-        person = store.person_by_login(session, github=github, trello=trello)
-        store.add_ledger_entry(
+        person = people_store.person_by_login(session, github=github, trello=trello)
+        ledger_store.add_ledger_entry(
             session,
-            entry=store.NewEntry(
+            entry=ledger_store.NewEntry(
                 kind=credit.kind,
                 source=credit.source,
                 dedupe_key=credit.dedupe_key,
@@ -97,7 +100,7 @@ class MirrorService:
     def _apply_to_item(self, session: Session, link: Link, change: Change) -> None:
         assert link.id is not None
         key = change.item.key if change.item is not None else str(change.item_key)
-        row = store.mirrored_item(session, link_id=link.id, item_key=key)
+        row = mirror_store.mirrored_item(session, link_id=link.id, item_key=key)
         item = change.item
         if row is None and (item is None or not self.wanted(link, item, None)):
             return
@@ -114,7 +117,7 @@ class MirrorService:
             row.comments = item.comments
         elif change.comment_delta:
             row.comments += change.comment_delta
-        first_time = store.insert_ignore(
+        first_time = rows.insert_ignore(
             session,
             MirrorEvent,
             {
@@ -287,7 +290,7 @@ class MirrorService:
         """Turn polled GitHub items into Changes, by comparing with what is stored."""
         changes = []
         for item in items:
-            row = store.mirrored_item(session, link_id=link.id or 0, item_key=item.key)
+            row = mirror_store.mirrored_item(session, link_id=link.id or 0, item_key=item.key)
             if (
                 row is not None
                 and row.source_updated_at is not None

@@ -12,7 +12,8 @@ from makersbot.domain.people import Identity
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.publishing import Publisher
 from makersbot.render import plain
-from makersbot.store import core as store
+from makersbot.store import people as people_store
+from makersbot.store import projects as project_store
 from makersbot.store.models import Person
 
 # GitHub: 1-39 characters, letters, digits and single inner hyphens.
@@ -31,14 +32,16 @@ class PeopleService:
 
     def identity(self, actor: Actor) -> Identity:
         with self.db.session(read_only=True) as session:
-            person = store.get_person(session, slack_user_id=actor.slack_user_id)
+            person = people_store.get_person(session, slack_user_id=actor.slack_user_id)
             if person is None or person.id is None:
                 return Identity(actor.slack_user_id, None, None, None)
             council = None
             if person.council_code:
-                row = store.councils_by_code(session, codes=[person.council_code])
+                row = people_store.councils_by_code(session, codes=[person.council_code])
                 council = row[person.council_code].name if row else None
-            projects = tuple(p.name for p in store.projects_of(session, person_id=person.id))
+            projects = tuple(
+                p.name for p in project_store.projects_of(session, person_id=person.id)
+            )
             return Identity(
                 actor.slack_user_id,
                 council,
@@ -63,14 +66,14 @@ class PeopleService:
             )
         council = match.council
         with self.db.session() as session:
-            store.ensure_council(session, council=council)
-            person = store.ensure_person(
+            people_store.ensure_council(session, council=council)
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             person.council_code = council.code
             session.add(person)
             session.flush()
-            counted = store.attribute_past_entries(session, person=person)
+            counted = people_store.attribute_past_entries(session, person=person)
             self._refresh_cards(session, person)
         reply = f"You are with *{plain(council.name, 200)}*."
         if counted:
@@ -97,10 +100,10 @@ class PeopleService:
         tool = "GitHub" if github else "Trello"
         name = github or trello or ""
         with self.db.session() as session:
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
-            owner = store.person_by_login(session, github=github, trello=trello)
+            owner = people_store.person_by_login(session, github=github, trello=trello)
             if owner is not None and owner.id != person.id:
                 raise UserError(
                     f"{tool} `{plain(name, 100)}` is already linked to <@{owner.slack_user_id}>."
@@ -112,7 +115,7 @@ class PeopleService:
                 person.trello_username = trello
             session.add(person)
             session.flush()
-            counted = store.attribute_past_entries(session, person=person)
+            counted = people_store.attribute_past_entries(session, person=person)
             has_council = person.council_code is not None
         reply = f"Your {tool} account is `{plain(name, 100)}`."
         if counted:
@@ -125,6 +128,6 @@ class PeopleService:
         # The cards of the person's projects list councils: show the new one.
         if person.id is None:
             return
-        for project in store.projects_of(session, person_id=person.id):
-            store.touch_project(session, project=project, at=project.updated_at)
+        for project in project_store.projects_of(session, person_id=person.id):
+            project_store.touch_project(session, project=project, at=project.updated_at)
             self.publisher.project_card(session, project)

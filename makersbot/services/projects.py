@@ -20,7 +20,9 @@ from makersbot.publishing import Publisher
 from makersbot.render import plain
 from makersbot.services.cards import load_cards
 from makersbot.slack_gateway import ChannelError, SlackChannels
-from makersbot.store import core as store
+from makersbot.store import ledger as ledger_store
+from makersbot.store import people as people_store
+from makersbot.store import projects as project_store
 from makersbot.store.models import Person, Project
 
 log = logging.getLogger(__name__)
@@ -92,21 +94,21 @@ class ProjectService:
         self.publisher = publisher
         self.clock = clock
         # `list` and `info` answer inside Slack's acknowledgement: cards are cached until
-        # any project changes (store.catalogue_version), which every process can see.
+        # any project changes (project_store.catalogue_version), which every process can see.
         self._cache = CardCache()
 
     # Finding ---------------------------------------------------------------------------
 
     def _resolve(self, session: Session, actor: Actor, ref: str | None) -> Project:
         if ref:
-            project = store.find_project(session, ref=ref)
+            project = project_store.find_project(session, ref=ref)
             if project is None:
                 raise UserError(
                     f"No project called “{plain(ref, 100)}”. `/makers list` shows them all."
                 )
             return project
         if actor.channel_id:
-            project = store.project_in_channel(session, channel_id=actor.channel_id)
+            project = project_store.project_in_channel(session, channel_id=actor.channel_id)
             if project is not None:
                 return project
         raise UserError("Which project? Name it, or type the command in the project's channel.")
@@ -120,11 +122,11 @@ class ProjectService:
             return self._resolve(session, actor, quoted["ref"]), quoted["rest"].strip()
         words = text.split()
         for n in range(min(len(words), 8), 0, -1):
-            project = store.find_project(session, ref=" ".join(words[:n]))
+            project = project_store.find_project(session, ref=" ".join(words[:n]))
             if project is not None:
                 return project, " ".join(words[n:])
         if actor.channel_id:
-            project = store.project_in_channel(session, channel_id=actor.channel_id)
+            project = project_store.project_in_channel(session, channel_id=actor.channel_id)
             if project is not None:
                 return project, text
         if not words:
@@ -135,11 +137,16 @@ class ProjectService:
     def catalogue(self, words: Sequence[str], *, limit: int = 20) -> tuple[list[ProjectCard], int]:
         """Projects matching every word, with the total before the limit."""
         with self.db.session(read_only=True) as session:
-            key = ("list", tuple(w.lower() for w in words), limit, store.catalogue_version(session))
+            key = (
+                "list",
+                tuple(w.lower() for w in words),
+                limit,
+                project_store.catalogue_version(session),
+            )
             cached = self._cache.get(key)
             if cached is not None:
                 return cast(tuple[list[ProjectCard], int], cached)
-            projects, total = store.search_projects(session, words=words, limit=limit)
+            projects, total = project_store.search_projects(session, words=words, limit=limit)
             result = (load_cards(session, projects), total)
         self._cache.put(key, result)
         return result
@@ -147,7 +154,12 @@ class ProjectService:
     def card(self, actor: Actor, ref: str | None) -> ProjectCard:
         """One project's card."""
         with self.db.session(read_only=True) as session:
-            key = ("card", (ref or "").lower(), actor.channel_id, store.catalogue_version(session))
+            key = (
+                "card",
+                (ref or "").lower(),
+                actor.channel_id,
+                project_store.catalogue_version(session),
+            )
             cached = self._cache.get(key)
             if cached is not None:
                 return cast(ProjectCard, cached)
@@ -159,10 +171,10 @@ class ProjectService:
     def projects_of(self, slack_user_id: str) -> list[ProjectCard]:
         """The projects a person belongs to."""
         with self.db.session(read_only=True) as session:
-            person = store.get_person(session, slack_user_id=slack_user_id)
+            person = people_store.get_person(session, slack_user_id=slack_user_id)
             if person is None or person.id is None:
                 return []
-            projects = store.projects_of(session, person_id=person.id)
+            projects = project_store.projects_of(session, person_id=person.id)
             return load_cards(session, projects)
 
     # Starting --------------------------------------------------------------------------
@@ -177,14 +189,14 @@ class ProjectService:
             raise UserError("Keep the project name to 80 characters; say more in the description.")
         now = self.clock()
         with self.db.session() as session:
-            existing = store.project_by_slug(session, slug=slug)
+            existing = project_store.project_by_slug(session, slug=slug)
             if existing is not None:
                 where = f" in <#{existing.channel_id}>" if existing.channel_id else ""
                 raise UserError(
                     f"There is already a project called *{plain(existing.name, 100)}*{where}. "
                     f"Join it with `/makers join {existing.slug}`, or pick another name."
                 )
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             project = Project(
@@ -200,12 +212,12 @@ class ProjectService:
             session.add(project)
             session.flush()
             assert project.id is not None and person.id is not None
-            store.add_membership(
+            project_store.add_membership(
                 session, project_id=project.id, person_id=person.id, role=Role.LEAD
             )
-            store.add_ledger_entry(
+            ledger_store.add_ledger_entry(
                 session,
-                entry=store.NewEntry(
+                entry=ledger_store.NewEntry(
                     kind=LedgerKind.GIVE.value,
                     source="start",
                     dedupe_key=f"start:{project.id}",
@@ -256,21 +268,21 @@ class ProjectService:
         """Become a maker of a project: invited to its channel, announced there."""
         with self.db.session() as session:
             project = self._resolve(session, actor, ref)
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             assert project.id is not None and person.id is not None
-            current = store.membership(session, project_id=project.id, person_id=person.id)
+            current = project_store.membership(session, project_id=project.id, person_id=person.id)
             if current is not None and current.role != Role.ADOPTER.value:
                 raise UserError(f"You are already in *{plain(project.name, 100)}*.")
             if current is not None:
                 current.role = Role.MAKER.value
                 session.add(current)
             else:
-                store.add_membership(
+                project_store.add_membership(
                     session, project_id=project.id, person_id=person.id, role=Role.MAKER
                 )
-            store.touch_project(session, project=project, at=self.clock())
+            project_store.touch_project(session, project=project, at=self.clock())
             council = self._council_name(session, person)
             who = f"<@{actor.slack_user_id}>" + (f" from {plain(council, 100)}" if council else "")
             self.publisher.announce(
@@ -296,15 +308,17 @@ class ProjectService:
         """Stop being a member; the card shows it."""
         with self.db.session() as session:
             project = self._resolve(session, actor, ref)
-            person = store.get_person(session, slack_user_id=actor.slack_user_id)
+            person = people_store.get_person(session, slack_user_id=actor.slack_user_id)
             assert project.id is not None
             if (
                 person is None
                 or person.id is None
-                or not store.remove_membership(session, project_id=project.id, person_id=person.id)
+                or not project_store.remove_membership(
+                    session, project_id=project.id, person_id=person.id
+                )
             ):
                 raise UserError(f"You are not a member of *{plain(project.name, 100)}*.")
-            store.touch_project(session, project=project, at=self.clock())
+            project_store.touch_project(session, project=project, at=self.clock())
             self.publisher.project_card(session, project)
             name = project.name
         return Outcome(
@@ -314,11 +328,11 @@ class ProjectService:
     # Reporting -------------------------------------------------------------------------
 
     def _require_member(self, session: Session, actor: Actor, project: Project) -> Person:
-        person = store.ensure_person(
+        person = people_store.ensure_person(
             session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
         )
         assert project.id is not None and person.id is not None
-        member = store.membership(session, project_id=project.id, person_id=person.id)
+        member = project_store.membership(session, project_id=project.id, person_id=person.id)
         if not actor.is_admin and (member is None or member.role == Role.ADOPTER.value):
             raise UserError(
                 f"Only the makers of *{plain(project.name, 100)}* can do that. "
@@ -338,8 +352,8 @@ class ProjectService:
             before = project.phase
             project.phase = phase.value
             project.phase_changed_at = now
-            store.touch_project(session, project=project, at=now)
-            store.record_update(
+            project_store.touch_project(session, project=project, at=now)
+            project_store.record_update(
                 session,
                 project_id=project.id,
                 kind="phase",
@@ -368,8 +382,8 @@ class ProjectService:
             assert project.id is not None
             project.status_text = text[:2000]
             project.status_at = now
-            store.touch_project(session, project=project, at=now)
-            store.record_update(
+            project_store.touch_project(session, project=project, at=now)
+            project_store.record_update(
                 session,
                 project_id=project.id,
                 kind="status",
@@ -394,7 +408,7 @@ class ProjectService:
         now = self.clock()
         with self.db.session() as session:
             project = self._resolve(session, actor, ref)
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             assert project.id is not None and person.id is not None
@@ -406,9 +420,9 @@ class ProjectService:
                     "no need to adopt it."
                 )
             who = person.council_code or f"person:{person.id}"
-            new = store.add_ledger_entry(
+            new = ledger_store.add_ledger_entry(
                 session,
-                entry=store.NewEntry(
+                entry=ledger_store.NewEntry(
                     kind=LedgerKind.TAKE.value,
                     source="adopt",
                     dedupe_key=f"adopt:{project.id}:{who}",
@@ -423,11 +437,14 @@ class ProjectService:
                 raise UserError(
                     f"{plain(council or 'You', 100)} already use(s) *{plain(project.name, 100)}*."
                 )
-            if store.membership(session, project_id=project.id, person_id=person.id) is None:
-                store.add_membership(
+            if (
+                project_store.membership(session, project_id=project.id, person_id=person.id)
+                is None
+            ):
+                project_store.add_membership(
                     session, project_id=project.id, person_id=person.id, role=Role.ADOPTER
                 )
-            store.touch_project(session, project=project, at=now)
+            project_store.touch_project(session, project=project, at=now)
             whom = plain(council, 100) if council else f"<@{actor.slack_user_id}>'s council"
             self.publisher.announce(
                 session,
@@ -451,13 +468,13 @@ class ProjectService:
             project, what = self.split_ref(session, actor, args)
             if not what:
                 raise UserError("Say what you gave: `/makers gave <project> <what>`.")
-            person = store.ensure_person(
+            person = people_store.ensure_person(
                 session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
             )
             assert project.id is not None and person.id is not None
-            store.add_ledger_entry(
+            ledger_store.add_ledger_entry(
                 session,
-                entry=store.NewEntry(
+                entry=ledger_store.NewEntry(
                     kind=LedgerKind.GIVE.value,
                     source="gave",
                     dedupe_key=f"gave:{actor.request_key or now.isoformat()}:{person.id}",
@@ -468,7 +485,7 @@ class ProjectService:
                     description=what[:500],
                 ),
             )
-            store.touch_project(session, project=project, at=now)
+            project_store.touch_project(session, project=project, at=now)
             council = self._council_name(session, person)
             whom = plain(council, 100) if council else f"<@{actor.slack_user_id}>"
             self.publisher.announce(
@@ -486,6 +503,6 @@ class ProjectService:
     def _council_name(self, session: Session, person: Person) -> str | None:
         if person.council_code is None:
             return None
-        councils = store.councils_by_code(session, codes=[person.council_code])
+        councils = people_store.councils_by_code(session, codes=[person.council_code])
         council = councils.get(person.council_code)
         return council.short_name if council else None

@@ -1,0 +1,184 @@
+"""Projects, their members and their updates. Session first, keyword-only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, or_
+from sqlmodel import Session, col, select
+
+from makersbot.domain.projects import Role
+from makersbot.store.models import (
+    Council,
+    Membership,
+    Person,
+    Project,
+    ProjectUpdate,
+    utcnow,
+)
+from makersbot.store.rows import insert_ignore
+
+_CHANNEL_MENTION = re.compile(r"^<#(?P<id>[CG][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>$")
+
+
+def project_by_slug(session: Session, *, slug: str) -> Project | None:
+    return session.exec(select(Project).where(Project.slug == slug)).first()
+
+
+def find_project(session: Session, *, ref: str) -> Project | None:
+    """A project by slug, name (any case), channel id, `#makers-slug` or channel mention."""
+    ref = ref.strip()
+    mention = _CHANNEL_MENTION.match(ref)
+    if mention:
+        found = session.exec(select(Project).where(Project.channel_id == mention["id"])).first()
+        if found or not mention["name"]:
+            return found
+        ref = mention["name"]
+    if re.fullmatch(r"[CG][A-Z0-9]{6,}", ref):
+        found = session.exec(select(Project).where(Project.channel_id == ref)).first()
+        if found:
+            return found
+    lowered = ref.lower().lstrip("#")
+    candidates = [lowered]
+    if lowered.startswith("makers-"):
+        candidates.append(lowered.removeprefix("makers-"))
+    for candidate in candidates:
+        found = session.exec(
+            select(Project).where(
+                or_(
+                    col(Project.slug) == candidate,
+                    func.lower(Project.name) == candidate,
+                    col(Project.channel_name) == candidate,
+                )
+            )
+        ).first()
+        if found:
+            return found
+    return None
+
+
+def project_in_channel(session: Session, *, channel_id: str) -> Project | None:
+    return session.exec(select(Project).where(Project.channel_id == channel_id)).first()
+
+
+def search_projects(
+    session: Session, *, words: Sequence[str], limit: int
+) -> tuple[list[Project], int]:
+    """Projects whose name, slug, description or councils contain every word; newest first."""
+    stmt = select(Project)
+    count_stmt = select(func.count()).select_from(Project)
+    for word in words:
+        pattern = f"%{word.lower()}%"
+        council_hit = (
+            select(Membership.project_id)
+            .join(Person, col(Person.id) == Membership.person_id)
+            .join(Council, col(Council.code) == Person.council_code)
+            .where(
+                or_(
+                    func.lower(Council.name).like(pattern), func.lower(Council.code) == word.lower()
+                )
+            )
+        )
+        condition = or_(
+            func.lower(Project.name).like(pattern),
+            func.lower(Project.slug).like(pattern),
+            func.lower(Project.description).like(pattern),
+            col(Project.id).in_(council_hit),
+        )
+        stmt = stmt.where(condition)
+        count_stmt = count_stmt.where(condition)
+    total = session.exec(count_stmt).one()
+    rows = session.exec(
+        stmt.order_by(col(Project.updated_at).desc(), col(Project.id).desc()).limit(limit)
+    ).all()
+    return list(rows), int(total)
+
+
+def projects_of(session: Session, *, person_id: int) -> list[Project]:
+    """Projects a person is a member of, most recently active first."""
+    return list(
+        session.exec(
+            select(Project)
+            .join(Membership, col(Membership.project_id) == Project.id)
+            .where(Membership.person_id == person_id)
+            .order_by(col(Project.updated_at).desc())
+        ).all()
+    )
+
+
+def member_councils(
+    session: Session, *, project_ids: Sequence[int]
+) -> list[tuple[int, str, str | None]]:
+    """(project id, role, council code) of every membership: only what cards show, no objects."""
+    if not project_ids:
+        return []
+    rows = session.exec(
+        select(Membership.project_id, Membership.role, Person.council_code)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(col(Membership.project_id).in_(project_ids))
+        .order_by(col(Membership.joined_at), col(Membership.id))
+    ).all()
+    return [(int(p), str(r), c) for p, r, c in rows]
+
+
+def membership(session: Session, *, project_id: int, person_id: int) -> Membership | None:
+    return session.exec(
+        select(Membership).where(
+            Membership.project_id == project_id, Membership.person_id == person_id
+        )
+    ).first()
+
+
+def add_membership(session: Session, *, project_id: int, person_id: int, role: Role) -> bool:
+    """Add a member; False when they already were one."""
+    return insert_ignore(
+        session,
+        Membership,
+        {
+            "project_id": project_id,
+            "person_id": person_id,
+            "role": role.value,
+            "joined_at": utcnow(),
+        },
+        conflict=["project_id", "person_id"],
+    )
+
+
+def remove_membership(session: Session, *, project_id: int, person_id: int) -> bool:
+    result = session.execute(
+        delete(Membership).where(
+            col(Membership.project_id) == project_id, col(Membership.person_id) == person_id
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def touch_project(session: Session, *, project: Project, at: datetime | None = None) -> None:
+    """Mark a project changed: its activity time, and the revision cached cards compare."""
+    project.updated_at = at or utcnow()
+    project.revision = (project.revision or 0) + 1
+    session.add(project)
+
+
+def catalogue_version(session: Session) -> tuple[int, int, int]:
+    """Changes whenever any project card could look different (count, revisions, newest)."""
+    row = session.exec(
+        select(func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id))
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2] or 0)
+
+
+def record_update(
+    session: Session,
+    *,
+    project_id: int,
+    kind: str,
+    value: str,
+    person_id: int | None,
+    at: datetime,
+) -> None:
+    session.add(
+        ProjectUpdate(project_id=project_id, kind=kind, value=value, person_id=person_id, at=at)
+    )
