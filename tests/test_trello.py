@@ -157,6 +157,7 @@ def test_card_created() -> None:
             "created by tomaszkolek in Intermediate",
             new,
             state_change=True,
+            destination="Intermediate",
         )
     ]
 
@@ -170,6 +171,7 @@ def test_card_moved_between_lists() -> None:
             "moved Basics → Intermediate by tomaszkolek",
             moved,
             state_change=True,
+            destination="Intermediate",
         )
     ]
 
@@ -193,6 +195,8 @@ def test_card_moved_into_a_done_list_earns_the_mover_a_give() -> None:
             moved,
             state_change=True,
             credits=(credit,),
+            destination="Done ✅",
+            done=True,
         )
     ]
 
@@ -320,6 +324,7 @@ def test_rest_actions_recorded_by_ruby_trello() -> None:
             copied,
             actor="hoppertest",
             state_change=True,
+            destination="L1",
         )
     ]
     [deleted] = parse_action(recorded("deleteCard"))
