@@ -126,9 +126,8 @@ def seed(fake_url: str, database_url: str, projects: int) -> Seeded:
     from slack_sdk import WebClient
 
     from makersbot.app import build
-    from makersbot.domain.projects import Phase
+    from makersbot.domain.projects import Phase, slugify
     from makersbot.domain.requests import Actor, UserError
-    from makersbot.services.projects import slugify
     from makersbot.settings import Settings
 
     overrides = settings_overrides(fake_url, database_url)

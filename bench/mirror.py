@@ -685,9 +685,9 @@ def seed(env: Mapping[str, str], layouts: Sequence[Layout], github: Any, trello:
     from sqlmodel import select
 
     from makersbot.app import build
+    from makersbot.domain.projects import slugify
     from makersbot.domain.requests import Actor
     from makersbot.services.mirror import item_key_of, summary_key
-    from makersbot.services.projects import slugify
     from makersbot.settings import Settings
     from makersbot.store.models import Link, Project
 

@@ -10,7 +10,7 @@ from handlers.actions import Actions
 from handlers.commands import COMMAND, Commands
 from handlers.events import Events
 from handlers.views import Views
-from makersbot import render
+from makersbot.domain.projects import JOIN_ACTION, START_VIEW
 
 # What the manifest must declare; a test keeps manifest.yml in step with these.
 COMMANDS = (COMMAND,)
@@ -27,8 +27,8 @@ def register(
     (channels, invitations, modals) runs afterwards in Bolt's lazy-listener threads.
     """
     app.command(COMMAND)(commands.acknowledge, commands.later)
-    app.action(render.JOIN_ACTION)(actions.acknowledge, actions.join)
-    app.view(render.START_VIEW)(views.validate, views.start)
+    app.action(JOIN_ACTION)(actions.acknowledge, actions.join)
+    app.view(START_VIEW)(views.validate, views.start)
     app.event("app_home_opened")(events.acknowledge, events.home)
 
 

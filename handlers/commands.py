@@ -19,7 +19,7 @@ from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.services.digest import DigestService
 from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService
-from makersbot.services.projects import ProjectService, phase_from
+from makersbot.services.projects import ProjectService
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,6 @@ class Commands:
         *,
         admins: frozenset[str],
         claim: Callable[[str], bool],
-        open_view: Callable[[Any, str, dict[str, object]], None] | None = None,
     ) -> None:
         self.projects = projects
         self.people = people
@@ -276,6 +275,16 @@ class Commands:
 
 # Subcommands that change nothing: no need to deduplicate them.
 READ_ONLY = {"list", "info", "links_"}
+
+
+def phase_from(text: str) -> Phase:
+    """The phase named by `text`, or a UserError listing the phases."""
+    try:
+        return Phase(text.strip().lower())
+    except ValueError:
+        raise UserError(
+            f"“{render.plain(text, 50)}” is not a phase. Use one of {PHASES}."
+        ) from None
 
 
 def split_description(args: str) -> tuple[str, str]:

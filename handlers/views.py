@@ -6,8 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from makersbot import render
+from makersbot.domain.projects import (
+    START_DESCRIPTION_BLOCK,
+    START_DESCRIPTION_INPUT,
+    START_NAME_BLOCK,
+    START_NAME_INPUT,
+    slugify,
+)
 from makersbot.domain.requests import Actor, UserError
-from makersbot.services.projects import ProjectService, slugify
+from makersbot.services.projects import ProjectService
 
 
 class Views:
@@ -23,7 +30,7 @@ class Views:
         if not slugify(name):
             ack(
                 response_action="errors",
-                errors={render.START_NAME_BLOCK: "Give it a name with a letter or a digit."},
+                errors={START_NAME_BLOCK: "Give it a name with a letter or a digit."},
             )
             return
         ack()
@@ -53,8 +60,6 @@ class Views:
 def _fields(view: dict[str, Any]) -> tuple[str, str]:
     """The name and description typed into the start form."""
     values = (view.get("state") or {}).get("values") or {}
-    name = (values.get(render.START_NAME_BLOCK) or {}).get(render.START_NAME_INPUT, {})
-    description = (values.get(render.START_DESCRIPTION_BLOCK) or {}).get(
-        render.START_DESCRIPTION_INPUT, {}
-    )
+    name = (values.get(START_NAME_BLOCK) or {}).get(START_NAME_INPUT, {})
+    description = (values.get(START_DESCRIPTION_BLOCK) or {}).get(START_DESCRIPTION_INPUT, {})
     return str(name.get("value") or "").strip(), str(description.get("value") or "")

@@ -18,8 +18,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from makersbot import render
 from makersbot.app import Bot, build
+from makersbot.domain.projects import JOIN_ACTION
 from makersbot.domain.requests import Actor
 from makersbot.settings import Settings
 from makersbot.store import projects as project_store
@@ -297,7 +297,7 @@ class Console:
                 "trigger_id": f"console.{next(self._triggers)}",
                 "user": {"id": self.user_id, "username": self.user_name},
                 "channel": {"id": self.channel_id or "DCONSOLE"},
-                "actions": [{"action_id": render.JOIN_ACTION, "value": words[2]}],
+                "actions": [{"action_id": JOIN_ACTION, "value": words[2]}],
             }
             try:
                 self.bot.actions.join(body=body, client=self.slack)

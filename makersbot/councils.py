@@ -26,7 +26,6 @@ import csv
 import functools
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -34,98 +33,25 @@ from importlib import resources
 
 from rapidfuzz import fuzz, process
 
+from makersbot.council_names import (
+    JOINING_WORDS,
+    contains_words,
+    core_name,
+    is_part_of,
+    names_of,
+    normalise,
+    starts_with_words,
+)
+
 __all__ = ["Council", "CouncilMatch", "CouncilRegister", "default_register"]
 
 _DATA_PACKAGE = "makersbot"
 _DATA_FILE = "data/uk_local_authorities.csv"
 
-# Words that say what kind of council it is rather than which one. People add or drop them at
-# will ("Guildford", "Guildford BC", "Guildford Borough Council"), so they are dropped from both
-# sides before comparing. "and" is kept: it is part of names like "Brighton and Hove".
-_TYPE_WORDS = frozenset(
-    {
-        "council",
-        "councils",
-        "borough",
-        "boro",
-        "city",
-        "district",
-        "county",
-        "metropolitan",
-        "unitary",
-        "authority",
-        "combined",
-        "mayoral",
-        "corporation",
-        "royal",
-        "of",
-        "the",
-        "cyngor",  # Welsh for council: "Cyngor Gwynedd"
-        "bc",
-        "dc",
-        "cc",
-        "mbc",
-        "mdc",
-        "cbc",
-        "ua",
-        "ca",
-        "cca",
-        "mca",
-    }
-)
-
-# "London Borough of Brent" must strip to "brent", but "london" alone is a real name word
-# ("City of London", "Greater London"), so it goes only as part of this phrase.
-_LONDON_BOROUGH = re.compile(r"\blondon boro(?:ugh)?\b")
-
-# Words that join two places into one authority ("Brighton and Hove", "Blackburn with Darwen").
-# A longer name that carries on with one of these still names the shorter place on its own, so
-# it does not make the shorter name ambiguous ("Hull" is not also "Hull and East Yorkshire").
-_JOINING_WORDS = frozenset({"and", "with"})
-
-# One spelling per word, applied to both sides. The county abbreviations are how council staff
-# write them ("Herts CC", "South Cambs", "East Staffs") and none of them is in alt-names.
-_WORD_SPELLINGS: dict[str, str] = {
-    "saint": "st",
-    "beds": "bedfordshire",
-    "bucks": "buckinghamshire",
-    "cambs": "cambridgeshire",
-    "derbys": "derbyshire",
-    "glos": "gloucestershire",
-    "hants": "hampshire",
-    "herts": "hertfordshire",
-    "lancs": "lancashire",
-    "leics": "leicestershire",
-    "lincs": "lincolnshire",
-    "northants": "northamptonshire",
-    "notts": "nottinghamshire",
-    "oxon": "oxfordshire",
-    "staffs": "staffordshire",
-    "wilts": "wiltshire",
-    "worcs": "worcestershire",
-    "yorks": "yorkshire",
-}
-
-# Words that carve a part out of a larger area: "West Berkshire", "Central Bedfordshire".
-_COMPASS_WORDS = frozenset({"north", "south", "east", "west", "central", "mid", "greater"})
-
 # Names the register cannot settle by itself. "London" strips "City of London" down to "london",
 # which would quietly pick the City of London Corporation; most people mean the GLA or London in
 # general, so ask instead.
 _SHARED_NAMES: dict[str, tuple[str, ...]] = {"london": ("LND", "GLA")}
-
-# Well-known spellings the data lacks. The source's "Sir Ynys Môn" is mis-encoded ("Mï¿½n"),
-# so the Welsh name of Anglesey would otherwise only be reached by fuzzy matching.
-_EXTRA_NAMES: dict[str, tuple[str, ...]] = {"AGY": ("Ynys Môn", "Sir Ynys Môn")}
-
-# Fragments of double-encoded UTF-8 seen in the source's alt-names ("Mï¿½n", "Cityï¾ and").
-_MOJIBAKE = ("\ufffd", "ï¿", "ï¾")
-
-# alt-names joins names with a bare "," while a name's own commas are followed by a space
-# ("Bristol, City of", "Newcastle Upon Tyne, North Tyneside and Northumberland Combined
-# Authority"). Splitting on every comma would hand the North of Tyne Combined Authority the name
-# "Newcastle upon Tyne" and Bristol City Council the name "City of".
-_ALT_NAME_SEPARATOR = re.compile(r",(?! )")
 
 _GSS_RE = re.compile(r"[ENSW]\d{8}", re.IGNORECASE)
 
@@ -179,60 +105,6 @@ class CouncilMatch:
 _NO_MATCH = CouncilMatch(council=None, choices=())
 
 
-def _normalise(text: str) -> str:
-    """Lower-case ``text`` and reduce it to plain words separated by single spaces.
-
-    Accents are dropped ("Môn" -> "mon"), "&" becomes "and", apostrophes vanish ("King's" ->
-    "kings"), any other punctuation separates words ("St. Albans", "Stoke-on-Trent"), and
-    "saint" and county abbreviations are spelled one way ("Herts" -> "hertfordshire").
-    """
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    plain = plain.replace("&", " and ")
-    plain = re.sub(r"['\u2019]", "", plain)
-    plain = re.sub(r"[^a-z0-9]+", " ", plain)
-    return " ".join(_WORD_SPELLINGS.get(word, word) for word in plain.split())
-
-
-def _core_name(normalised: str) -> str:
-    """Strip council-type words from an already normalised name ("guildford bc" -> "guildford")."""
-    without_london = _LONDON_BOROUGH.sub(" ", normalised)
-    words = [word for word in without_london.split() if word not in _TYPE_WORDS]
-    # Dropping "City" and "County" can strand a joining word: "City and County of Swansea",
-    # "St Albans City and District Council".
-    while words and words[0] in _JOINING_WORDS:
-        words.pop(0)
-    while words and words[-1] in _JOINING_WORDS:
-        words.pop()
-    return " ".join(words)
-
-
-def _is_garbled(name: str) -> bool:
-    return any(marker in name for marker in _MOJIBAKE)
-
-
-def _names_of(row: dict[str, str]) -> list[str]:
-    """Every spelling a row gives: official name, nice name and each of its alt-names."""
-    names = [row["official-name"], row["nice-name"]]
-    names.extend(_ALT_NAME_SEPARATOR.split(row["alt-names"]))
-    names.extend(_EXTRA_NAMES.get(row["local-authority-code"].strip(), ()))
-    return [name for name in names if name.strip() and not _is_garbled(name)]
-
-
-def _starts_with_words(name: str, prefix: str) -> bool:
-    return name.startswith(prefix + " ")
-
-
-def _contains_words(name: str, words: str) -> bool:
-    return f" {words} " in f" {name} "
-
-
-def _is_part_of(name: str, words: str) -> bool:
-    """Whether ``name`` is ``words`` with only compass words before it ("west berkshire")."""
-    head, _, tail = f" {name} ".rpartition(f" {words} ")
-    return not tail.strip() and bool(head.split()) and set(head.split()) <= _COMPASS_WORDS
-
-
 class CouncilRegister:
     """An immutable set of councils with lookups by code and by what people type."""
 
@@ -274,7 +146,7 @@ class CouncilRegister:
                 gss_code=row["gss-code"].strip(),
             )
             councils.append(council)
-            spellings[council.code] = _names_of(row)
+            spellings[council.code] = names_of(row)
         register = cls(councils)
         register._spellings.update(spellings)
         register._index()
@@ -290,8 +162,8 @@ class CouncilRegister:
             fulls: set[str] = set()
             cores: set[str] = set()
             for spelling in self._spellings[council.code]:
-                full = _normalise(spelling)
-                core = _core_name(full)
+                full = normalise(spelling)
+                core = core_name(full)
                 if not core:
                     continue
                 fulls.add(full)
@@ -340,8 +212,8 @@ class CouncilRegister:
         if _GSS_RE.fullmatch(raw) and raw.upper() in self._by_gss:
             return CouncilMatch(council=self._by_gss[raw.upper()])
 
-        full = _normalise(raw)
-        core = _core_name(full)
+        full = normalise(raw)
+        core = core_name(full)
         if not core:
             return _NO_MATCH
 
@@ -349,7 +221,10 @@ class CouncilRegister:
         if core in _SHARED_NAMES and full not in self._full:
             shared = [self._by_code[code] for code in _SHARED_NAMES[core] if code in self._by_code]
             return self._result(shared)
+        return self._match_name(full, core)
 
+    def _match_name(self, full: str, core: str) -> CouncilMatch:
+        """Tiers 2 to 4: the text is, or strips down to, a council's name."""
         # Tier 2: the text as typed (normalised) is one of a council's own names.
         if full in self._full:
             return self._result(self._ranked(self._full[full], core))
@@ -365,18 +240,20 @@ class CouncilRegister:
             rivals = {
                 code
                 for name, codes in self._core.items()
-                if _starts_with_words(name, core)
-                and name[len(core) + 1 :].split()[0] not in _JOINING_WORDS
+                if starts_with_words(name, core)
+                and name[len(core) + 1 :].split()[0] not in JOINING_WORDS
                 for code in codes
             } - exact
             return self._result(self._ranked(exact, core) + self._ranked(rivals, core))
+        return self._match_words(full, core)
 
-        # Tier 5: whole words inside a longer name ("Kingston", "Hove", "Fulham").
+    def _match_words(self, full: str, core: str) -> CouncilMatch:
+        """Tier 5, whole words inside a longer name ("Kingston", "Hove", "Fulham"), then 6."""
         inside: set[str] = set()
         part_of: set[str] = set()
         for name, codes in self._core.items():
-            if _contains_words(name, core):
-                (part_of if _is_part_of(name, core) else inside).update(codes)
+            if contains_words(name, core):
+                (part_of if is_part_of(name, core) else inside).update(codes)
         # "West Berkshire" is only part of Berkshire, so "Berkshire" alone must not pick it;
         # several such parts ("Sussex": Mid, East, West) are still worth offering.
         if inside or len(part_of) > 1:
@@ -419,9 +296,9 @@ class CouncilRegister:
 
         def key(code: str) -> tuple[int, int, str]:
             fits = [
-                (0 if name == core else 1 if _starts_with_words(name, core) else 2, len(name))
+                (0 if name == core else 1 if starts_with_words(name, core) else 2, len(name))
                 for name in self._names_by_code[code]
-                if _contains_words(name, core)
+                if contains_words(name, core)
             ]
             tier, length = min(fits, default=(3, 0))
             return (tier, length, code)

@@ -26,15 +26,15 @@ from slack_sdk.models.views import View
 
 from makersbot.domain.messages import Message
 from makersbot.domain.people import Identity
-from makersbot.domain.projects import ProjectCard
-
-# Ids shared by the renderers that emit them and the handlers that receive them.
-JOIN_ACTION = "makers_join"
-START_VIEW = "makers_start"
-START_NAME_BLOCK = "name"
-START_NAME_INPUT = "name_input"
-START_DESCRIPTION_BLOCK = "description"
-START_DESCRIPTION_INPUT = "description_input"
+from makersbot.domain.projects import (
+    JOIN_ACTION,
+    START_DESCRIPTION_BLOCK,
+    START_DESCRIPTION_INPUT,
+    START_NAME_BLOCK,
+    START_NAME_INPUT,
+    START_VIEW,
+    ProjectCard,
+)
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150

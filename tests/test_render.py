@@ -10,7 +10,7 @@ from slack_sdk.models.views import View
 from makersbot import render
 from makersbot.domain.messages import Message
 from makersbot.domain.people import Identity
-from makersbot.domain.projects import ProjectCard
+from makersbot.domain.projects import JOIN_ACTION, ProjectCard
 
 
 def card(**overrides: object) -> ProjectCard:
@@ -60,7 +60,7 @@ def test_project_card_shows_what_matters() -> None:
     assert "*Phase:* 🧪 Alpha   *Lead council:* Guildford" in text
     assert "makers: Guildford, Woking · using it: Leeds" in text
     assert "<!date^1795167000^{date_short}|20 Nov 2026>" in text
-    assert message.blocks[-1]["elements"][0]["action_id"] == render.JOIN_ACTION
+    assert message.blocks[-1]["elements"][0]["action_id"] == JOIN_ACTION
 
 
 def test_huge_and_hostile_text_is_clipped_not_refused() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
 
-from makersbot import render
+from makersbot.domain.projects import JOIN_ACTION
 from makersbot.store.models import LedgerEntry, Membership, Project, SeenRequest
 from tests.conftest import SIGNING_SECRET, Server, wait_until
 from tests.fakes.signing import interactivity_body, slack_headers
@@ -39,6 +40,12 @@ def start_project(server: Server, fake_slack: FakeSlack, name: str = "Bin day re
     return str(channel["id"])
 
 
+def card_in(fake_slack: FakeSlack, channel_id: str, ts: str) -> dict[str, Any]:
+    """The message with this ts in the channel, as the fake Slack now holds it."""
+    (message,) = [m for m in fake_slack.messages(channel_id) if m["ts"] == ts]
+    return message
+
+
 def test_start_creates_channel_invites_posts_and_pins_card(
     server: Server, fake_slack: FakeSlack
 ) -> None:
@@ -55,7 +62,7 @@ def test_start_creates_channel_invites_posts_and_pins_card(
         "text": {"type": "plain_text", "text": "Bin day reminders", "emoji": True},
     }
     join = post.args["blocks"][-1]["elements"][0]
-    assert join["action_id"] == render.JOIN_ACTION and join["value"] == "bin-day-reminders"
+    assert join["action_id"] == JOIN_ACTION and join["value"] == "bin-day-reminders"
     assert fake_slack.calls("pins.add")[0].args["channel"] == channel_id
     # The reply reached the person through response_url, ephemerally.
     replies = fake_slack.wait_for_calls("response_url", 1)
@@ -85,7 +92,9 @@ def test_join_button_joins_and_updates_the_card_in_place(
     server: Server, fake_slack: FakeSlack
 ) -> None:
     channel_id = start_project(server, fake_slack)
-    card_ts = fake_slack.calls("chat.postMessage")[0]
+    # The card is the one message pinned in the project channel.
+    (card_ts,) = fake_slack.channel(channel_id)["pins"]
+    assert "1 member(s)" in json.dumps(card_in(fake_slack, channel_id, card_ts)["blocks"])
     payload = {
         "type": "block_actions",
         "trigger_id": "trig.button.1",
@@ -93,7 +102,7 @@ def test_join_button_joins_and_updates_the_card_in_place(
         "channel": {"id": channel_id},
         "actions": [
             {
-                "action_id": render.JOIN_ACTION,
+                "action_id": JOIN_ACTION,
                 "value": "bin-day-reminders",
                 "type": "button",
                 "block_id": "b",
@@ -106,9 +115,12 @@ def test_join_button_joins_and_updates_the_card_in_place(
     response = server.post("/slack/events", body, slack_headers(SIGNING_SECRET, body))
     assert response.status_code == 200
     updates = fake_slack.wait_for_calls("chat.update", 1)
-    assert updates[0].args["ts"] == card_ts.args.get("ts", updates[0].args["ts"])
+    assert updates[0].args["ts"] == card_ts
     assert updates[0].args["channel"] == channel_id
-    assert "2 member(s)" in json.dumps(updates[0].args["blocks"])
+    # The pinned card itself, edited in place, now counts the new member.
+    card = card_in(fake_slack, channel_id, card_ts)
+    assert "edited" in card
+    assert "2 member(s)" in json.dumps(card["blocks"])
     ephemeral = fake_slack.wait_for_calls("chat.postEphemeral", 1)
     assert ephemeral[0].args["user"] == "U0BOB"
     assert "You joined *Bin day reminders*" in ephemeral[0].args["text"]

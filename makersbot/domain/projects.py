@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+# Ids of the project card's Join button and of the start-a-project form: shared by the
+# renderer that emits them and the handler that receives them.
+JOIN_ACTION = "makers_join"
+START_VIEW = "makers_start"
+START_NAME_BLOCK = "name"
+START_NAME_INPUT = "name_input"
+START_DESCRIPTION_BLOCK = "description"
+START_DESCRIPTION_INPUT = "description_input"
+
+MAX_SLUG = 60
 
 
 class Phase(StrEnum):
@@ -47,3 +60,10 @@ class ProjectCard:
     member_count: int
     links: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None
+
+
+def slugify(name: str) -> str:
+    """A channel-safe slug: lowercase ASCII letters, digits and single hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:MAX_SLUG].rstrip("-")

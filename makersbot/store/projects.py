@@ -23,6 +23,39 @@ from makersbot.store.rows import insert_ignore
 _CHANNEL_MENTION = re.compile(r"^<#(?P<id>[CG][A-Z0-9]+)(?:\|(?P<name>[^>]*))?>$")
 
 
+def get_project(session: Session, *, project_id: int) -> Project:
+    """The project with this id; it must exist."""
+    project = session.get(Project, project_id)
+    assert project is not None
+    return project
+
+
+def add_project(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    description: str,
+    lead_council_code: str | None,
+    created_by_id: int | None,
+    at: datetime,
+) -> Project:
+    """A new project in its first phase, flushed so that it has an id."""
+    project = Project(
+        slug=slug,
+        name=name,
+        description=description,
+        lead_council_code=lead_council_code,
+        created_by_id=created_by_id,
+        created_at=at,
+        updated_at=at,
+        phase_changed_at=at,
+    )
+    session.add(project)
+    session.flush()
+    return project
+
+
 def project_by_slug(session: Session, *, slug: str) -> Project | None:
     return session.exec(select(Project).where(Project.slug == slug)).first()
 

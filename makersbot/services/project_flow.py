@@ -1,0 +1,182 @@
+"""What every project operation shares: its collaborators, finding the project a person
+names, and the one flow every change follows (update → record → announce → refresh card)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from makersbot.db import Database
+from makersbot.domain.projects import Role
+from makersbot.domain.requests import Actor, UserError
+from makersbot.publishing import Publisher
+from makersbot.render import plain
+from makersbot.slack_gateway import SlackChannels
+from makersbot.store import people as people_store
+from makersbot.store import projects as project_store
+from makersbot.store.models import Person, Project
+
+Clock = Callable[[], datetime]
+NO_COUNCIL_HINT = (
+    "Tell us your council with `/makers iam council <name>` and this will count for it."
+)
+WHICH_PROJECT = "Which project? Name it, or type the command in the project's channel."
+
+
+def no_such_project(ref: str) -> UserError:
+    return UserError(f"No project called “{plain(ref, 100)}”. `/makers list` shows them all.")
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A line for the project channel, posted once per `key` (after "project:<id>:")."""
+
+    key: str
+    text: str
+
+
+@dataclass
+class ProjectChange:
+    """One change to a project, inside its transaction: the operation updates `project` and
+    says what to record and announce; the flow does the rest when the block ends."""
+
+    session: Session
+    project: Project
+    at: datetime
+    text: str = ""  # what followed the project in the command (a status, a gift)
+    history: list[tuple[str, str, int | None]] = field(default_factory=list)
+    announcement: Announcement | None = None
+
+    @property
+    def project_id(self) -> int:
+        assert self.project.id is not None
+        return self.project.id
+
+    def record(self, kind: str, value: str, *, by: int | None) -> None:
+        """Keep the change in the project's history, which the digest reads."""
+        self.history.append((kind, value, by))
+
+    def announce(self, key: str, text: str) -> None:
+        """Tell the project channel (mrkdwn written by us, quotes escaped)."""
+        self.announcement = Announcement(key, text)
+
+
+class ProjectFlow:
+    """Collaborators and shared steps of `/makers` project operations."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: SlackChannels,
+        publisher: Publisher,
+        clock: Clock,
+    ) -> None:
+        self.db = db
+        self.channels = channels
+        self.publisher = publisher
+        self.clock = clock
+
+    # Finding ---------------------------------------------------------------------------
+
+    def _resolve(self, session: Session, actor: Actor, ref: str | None) -> Project:
+        if ref:
+            project = project_store.find_project(session, ref=ref)
+            if project is None:
+                raise no_such_project(ref)
+            return project
+        if actor.channel_id:
+            project = project_store.project_in_channel(session, channel_id=actor.channel_id)
+            if project is not None:
+                return project
+        raise UserError(WHICH_PROJECT)
+
+    def split_ref(self, session: Session, actor: Actor, text: str) -> tuple[Project, str]:
+        """Split "<project> <rest>": the project is the longest leading words that name one
+        (or a "quoted name"); typed in a project channel, the project may be left out."""
+        text = text.strip()
+        quoted = re.match(r'^["“](?P<ref>[^"”]+)["”]\s*(?P<rest>.*)$', text, re.S)
+        if quoted:
+            return self._resolve(session, actor, quoted["ref"]), quoted["rest"].strip()
+        words = text.split()
+        for n in range(min(len(words), 8), 0, -1):
+            project = project_store.find_project(session, ref=" ".join(words[:n]))
+            if project is not None:
+                return project, " ".join(words[n:])
+        if actor.channel_id:
+            project = project_store.project_in_channel(session, channel_id=actor.channel_id)
+            if project is not None:
+                return project, text
+        if not words:
+            raise UserError(WHICH_PROJECT)
+        raise no_such_project(words[0])
+
+    # Changing --------------------------------------------------------------------------
+
+    @contextmanager
+    def _changing(
+        self, actor: Actor, ref: str | None, *, with_text: bool = False, card: bool = True
+    ) -> Iterator[ProjectChange]:
+        """The one flow of every change: in one transaction, find the project (and, with
+        `with_text`, the words after it), let the block update it, then mark it changed,
+        record, announce and refresh its pinned card (unless `card=False`).
+
+        A UserError raised in the block rolls everything back and nothing is published.
+        """
+        now = self.clock()
+        with self.db.session() as session:
+            if with_text:
+                project, text = self.split_ref(session, actor, ref or "")
+            else:
+                project, text = self._resolve(session, actor, ref), ""
+            change = ProjectChange(session, project, at=now, text=text)
+            yield change
+            project_store.touch_project(session, project=project, at=now)
+            for kind, value, person_id in change.history:
+                project_store.record_update(
+                    session,
+                    project_id=change.project_id,
+                    kind=kind,
+                    value=value,
+                    person_id=person_id,
+                    at=now,
+                )
+            if change.announcement is not None:
+                self.publisher.announce(
+                    session,
+                    project,
+                    key=f"project:{change.project_id}:{change.announcement.key}",
+                    text=change.announcement.text,
+                )
+            if card:
+                self.publisher.project_card(session, project)
+
+    # People ----------------------------------------------------------------------------
+
+    def _person(self, session: Session, actor: Actor) -> Person:
+        """The person who asked, created on first contact."""
+        return people_store.ensure_person(
+            session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
+        )
+
+    def _require_member(self, session: Session, actor: Actor, project: Project) -> Person:
+        person = self._person(session, actor)
+        assert project.id is not None and person.id is not None
+        member = project_store.membership(session, project_id=project.id, person_id=person.id)
+        if not actor.is_admin and (member is None or member.role == Role.ADOPTER.value):
+            raise UserError(
+                f"Only the makers of *{plain(project.name, 100)}* can do that. "
+                f"Join first: `/makers join {project.slug}`."
+            )
+        return person
+
+    def _council_name(self, session: Session, person: Person) -> str | None:
+        if person.council_code is None:
+            return None
+        councils = people_store.councils_by_code(session, codes=[person.council_code])
+        council = councils.get(person.council_code)
+        return council.short_name if council else None

@@ -1,0 +1,154 @@
+"""A project's life: started with its channel and pinned card, then reported on as it moves
+through the phases and its status changes."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlmodel import Session
+
+from makersbot.domain.projects import LedgerKind, Phase, Role, slugify
+from makersbot.domain.requests import Actor, Outcome, UserError
+from makersbot.render import plain
+from makersbot.services.project_flow import NO_COUNCIL_HINT, ProjectFlow
+from makersbot.slack_gateway import ChannelError
+from makersbot.store import ledger as ledger_store
+from makersbot.store import projects as project_store
+from makersbot.store.models import Person
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "makers-"
+CHANNEL_HELP = {
+    "missing_scope": "the bot's Slack app lacks a permission (reinstall it from manifest.yml)",
+    "restricted_action": "your workspace only lets admins create channels",
+    "invalid_name_specials": "the name has characters Slack does not allow in channel names",
+}
+
+
+class ProjectLifecycle(ProjectFlow):
+    """`/makers start`, `phase` and `status`."""
+
+    def start(self, actor: Actor, name: str, description: str = "") -> Outcome:
+        """Create a project, its channel and pinned card; the starter's council gives."""
+        name = " ".join(name.split())
+        slug = slugify(name)
+        if not slug:
+            raise UserError("A project name needs at least one letter or digit.")
+        if len(name) > 80:
+            raise UserError("Keep the project name to 80 characters; say more in the description.")
+        now = self.clock()
+        with self.db.session() as session:
+            existing = project_store.project_by_slug(session, slug=slug)
+            if existing is not None:
+                where = f" in <#{existing.channel_id}>" if existing.channel_id else ""
+                raise UserError(
+                    f"There is already a project called *{plain(existing.name, 100)}*{where}. "
+                    f"Join it with `/makers join {existing.slug}`, or pick another name."
+                )
+            person = self._person(session, actor)
+            project_id = self._create(session, person, slug, name, description, at=now)
+            has_council = person.council_code is not None
+        # Outside the transaction: Slack calls can take seconds and the project must exist
+        # whatever Slack says.
+        channel_note = self._open_channel(project_id, actor.slack_user_id)
+        reply = f"Started *{plain(name, 100)}*. {channel_note}"
+        if not has_council:
+            reply += " " + NO_COUNCIL_HINT
+        return Outcome(reply)
+
+    def _create(
+        self,
+        session: Session,
+        person: Person,
+        slug: str,
+        name: str,
+        description: str,
+        *,
+        at: datetime,
+    ) -> int:
+        """The project row, its starter as lead, and the starter's give; returns its id."""
+        project = project_store.add_project(
+            session,
+            slug=slug,
+            name=name,
+            description=description.strip()[:2000],
+            lead_council_code=person.council_code,
+            created_by_id=person.id,
+            at=at,
+        )
+        assert project.id is not None and person.id is not None
+        project_store.add_membership(
+            session, project_id=project.id, person_id=person.id, role=Role.LEAD
+        )
+        ledger_store.add_ledger_entry(
+            session,
+            entry=ledger_store.NewEntry(
+                kind=LedgerKind.GIVE.value,
+                source="start",
+                dedupe_key=f"start:{project.id}",
+                occurred_at=at,
+                project_id=project.id,
+                person_id=person.id,
+                council_code=person.council_code,
+                description=f"started {name}",
+            ),
+        )
+        return project.id
+
+    def _open_channel(self, project_id: int, slack_user_id: str) -> str:
+        with self.db.session(read_only=True) as session:
+            slug = project_store.get_project(session, project_id=project_id).slug
+        try:
+            channel = self.channels.ensure_channel(CHANNEL_PREFIX + slug)
+            self.channels.invite(channel.id, slack_user_id)
+        except ChannelError as exc:
+            why = CHANNEL_HELP.get(exc.code, f"Slack said `{exc.code}`")
+            log.warning("channel for project %s failed: %s", slug, exc.code)
+            return f"I could not set up its channel: {why}. The project is saved."
+        with self.db.session() as session:
+            project = project_store.get_project(session, project_id=project_id)
+            project.channel_id = channel.id
+            project.channel_name = channel.name
+            session.add(project)
+            self.publisher.project_card(session, project)
+        return (
+            f"Its channel is <#{channel.id}>, where the pinned card keeps everyone up to date. "
+            f"Others join with `/makers join {slug}`."
+        )
+
+    def set_phase(self, actor: Actor, ref: str | None, phase: Phase) -> Outcome:
+        """Move a project to a phase; the card and the digest show it."""
+        with self._changing(actor, ref) as change:
+            project = change.project
+            person = self._require_member(change.session, actor, project)
+            if project.phase == phase.value:
+                raise UserError(f"*{plain(project.name, 100)}* is already in {phase.value}.")
+            before = project.phase
+            project.phase = phase.value
+            project.phase_changed_at = change.at
+            change.record("phase", phase.value, by=person.id)
+            change.announce(
+                f"phase:{actor.request_key}",
+                f"Phase: {before} → *{phase.value}* (reported by <@{actor.slack_user_id}>)",
+            )
+            name = project.name
+        return Outcome(f"*{plain(name, 100)}* is now in {phase.value}. The card is updated.")
+
+    def set_status(self, actor: Actor, args: str) -> Outcome:
+        """Report a one-line status; the card shows the latest with its date."""
+        with self._changing(actor, args, with_text=True) as change:
+            if not change.text:
+                raise UserError("Say what the status is: `/makers status <project> <text>`.")
+            project, text = change.project, change.text[:2000]
+            person = self._require_member(change.session, actor, project)
+            project.status_text = text
+            project.status_at = change.at
+            change.record("status", text, by=person.id)
+            change.announce(
+                f"status:{actor.request_key}",
+                f"Status from <@{actor.slack_user_id}>: {plain(change.text, 2000)}",
+            )
+            name = project.name
+        return Outcome(f"Status of *{plain(name, 100)}* updated.")
