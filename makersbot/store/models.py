@@ -38,6 +38,9 @@ class Person(SQLModel, table=True):
     council_code: str | None = Field(default=None, foreign_key="council.code", max_length=16)
     github_login: str | None = Field(default=None, unique=True, max_length=100)
     trello_username: str | None = Field(default=None, unique=True, max_length=100)
+    # When the login was proven (OAuth device flow / Trello authorize); None = a typed claim.
+    github_verified_at: datetime | None = None
+    trello_verified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 

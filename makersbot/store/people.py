@@ -100,3 +100,13 @@ def attribute_past_entries(session: Session, *, person: Person) -> int:
         .values(lead_council_code=person.council_code, revision=col(Project.revision) + 1)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def proven_login(session: Session, *, slack_user_id: str, source: str) -> str | None:
+    """The GitHub login or Trello username this person has proven they own, if any."""
+    person = get_person(session, slack_user_id=slack_user_id)
+    if person is None:
+        return None
+    if source == "github":
+        return person.github_login if person.github_verified_at is not None else None
+    return person.trello_username if person.trello_verified_at is not None else None
