@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -32,7 +31,7 @@ from makersbot.councils import CouncilRegister, default_register
 from makersbot.db import Database
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
-from makersbot.scheduler import DigestSchedule, Scheduler
+from makersbot.scheduler import DigestSchedule
 from makersbot.services.deliveries import DeliveryService
 from makersbot.services.digest import DigestService
 from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
@@ -65,7 +64,8 @@ def slack_client(settings: Settings, token: str | None = None) -> WebClient:
 
 @dataclass
 class Bot:
-    """Every long-lived part of the bot, wired together."""
+    """Every long-lived part of the bot, wired together. Nothing here runs by itself:
+    `makersbot/loops.py` runs the background work, the web app serves the requests."""
 
     settings: Settings
     db: Database
@@ -84,15 +84,10 @@ class Bot:
     views: Views
     events: Events
     clock: Clock
-    scheduler: Scheduler | None = None
-    _threads: list[threading.Thread] = field(default_factory=list)
-    _stopping: threading.Event = field(default_factory=threading.Event)
-    _deliveries: threading.Event = field(default_factory=threading.Event)
-
-    def claim(self, key: str) -> bool:
-        """True the first time a request key is seen, across processes."""
-        with self.db.session() as session:
-            return rows.claim_request(session, key=key)
+    claim: Callable[[str], bool]
+    # Set when a message is published or a delivery stored: the loops' nudges.
+    outbox_published: threading.Event
+    deliveries_stored: threading.Event
 
     def bolt_app(self) -> App:
         """The Bolt app with every listener registered (HTTP or Socket Mode)."""
@@ -130,96 +125,8 @@ class Bot:
         next()
         return None
 
-    def start_background(self) -> None:
-        """Start the outbox sender, delivery processor, poller and chart uploads here."""
-        for name, target in (
-            ("outbox", self.sender.run_forever),
-            ("deliveries", self._process_forever),
-            ("poller", self._poll_forever),
-            ("charts", self._upload_charts_forever),
-        ):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
-    def recover_after_restart(self) -> None:
-        """For a single process starting up: nobody else holds a claim, so free them now.
-
-        Messages whose claim is freed are checked against the channel's history before they
-        are posted, so a post made just before a crash is edited, not repeated.
-        """
-        from sqlalchemy import update
-
-        from makersbot.store.models import Delivery
-
-        released = self.sender.release_all_claims()
-        with self.db.session() as session:
-            session.execute(
-                update(Delivery)
-                .where(Delivery.processed_at.is_(None))  # type: ignore[union-attr]
-                .values(claimed_until=None)
-            )
-        if released:
-            log.info("released %s message claim(s) left by an earlier run", released)
-
-    def wake_processor(self) -> None:
-        self._deliveries.set()
-
-    def _process_forever(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.deliveries.process_pending()
-            except Exception:  # keep going: the rows keep their state for a retry
-                log.exception("delivery processing round failed")
-            if self._deliveries.wait(0.5):
-                self._settle_burst()
-            self._deliveries.clear()
-
-    def _settle_burst(self, quiet: float = 0.05, longest: float = 1.0) -> None:
-        """Let a burst of deliveries finish arriving before processing it.
-
-        Answering GitHub and Trello quickly matters more than starting at once: Slack takes
-        about one post a second per channel anyway, and a burst processed together makes
-        fewer summary updates. Waits until deliveries pause for `quiet` seconds, at most
-        `longest` seconds in all.
-        """
-        deadline = time.monotonic() + longest
-        while time.monotonic() < deadline and not self._stopping.is_set():
-            self._deliveries.clear()
-            if not self._deliveries.wait(quiet):
-                return
-
-    def _poll_forever(self) -> None:
-        # Checked often, polled per link only when POLL_INTERVAL has passed for it.
-        while not self._stopping.wait(min(30.0, self.settings.poll_interval / 2)):
-            try:
-                self.links.poll_due()
-            except Exception:
-                log.exception("polling round failed")
-
-    def _upload_charts_forever(self) -> None:
-        # A digest's chart goes into its thread once Slack has the digest message.
-        while not self._stopping.wait(5.0):
-            try:
-                self.digest.upload_pending_charts()
-            except Exception:
-                log.exception("chart upload round failed")
-
-    def start_scheduler(self) -> None:
-        """The digest schedule: only in `serve` or `worker`, never in every web worker."""
-        self.scheduler = Scheduler(
-            self.db, DigestSchedule.from_settings(self.settings), self.digest, clock=self.clock
-        )
-        self.scheduler.start()
-
     def stop(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
-        self._stopping.set()
-        self._deliveries.set()
-        self.sender.stop()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        """Close the database connections. Stop any `Background` loops before this."""
         self.db.dispose()
 
 
@@ -240,22 +147,68 @@ def build(
     client: WebClient | None = None,
     clock: Clock = utcnow,
     register: CouncilRegister | None = None,
-    per_channel_interval: float = 1.0,
+    per_channel_interval: float | None = None,
     github_gateway: GitHubApi | None = None,
     trello_gateway: TrelloApi | None = None,
 ) -> Bot:
-    """Wire the bot. Tests and the console pass their own Slack client and clock."""
+    """Wire the bot; start nothing. Tests and the console pass their own Slack client and
+    clock; `per_channel_interval` overrides SLACK_CHANNEL_PACE (the console has no limit)."""
     db = Database(settings.database_url)
     client = client or slack_client(settings)
+    if per_channel_interval is None:
+        per_channel_interval = settings.slack_channel_pace
     sender = SlackSender(db, client, clock=clock, per_channel_interval=per_channel_interval)
-    outbox = Outbox(wake=sender.wake, clock=clock)
+    outbox_published, deliveries_stored = threading.Event(), threading.Event()
+    outbox = Outbox(wake=outbox_published.set, clock=clock)
     publisher = Publisher(outbox)
     register = register or default_register()
     projects = ProjectService(db, SlackChannels(client), publisher, clock)
     people = PeopleService(db, register, publisher)
-    wake_deliveries = threading.Event()
     mirror = MirrorService(db, outbox, clock=clock)
-    deliveries = DeliveryService(
+    digest = _digest_service(settings, db, outbox, client, clock)
+    links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
+    claim = _request_claimer(db)
+    return Bot(
+        settings=settings,
+        db=db,
+        register=register,
+        client=client,
+        outbox=outbox,
+        sender=sender,
+        projects=projects,
+        people=people,
+        mirror=mirror,
+        deliveries=_delivery_service(settings, db, mirror, clock, deliveries_stored.set),
+        links=links,
+        digest=digest,
+        commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
+        actions=Actions(projects, claim=claim),
+        views=Views(projects, claim=claim),
+        events=Events(projects, people),
+        clock=clock,
+        claim=claim,
+        outbox_published=outbox_published,
+        deliveries_stored=deliveries_stored,
+    )
+
+
+def _request_claimer(db: Database) -> Callable[[str], bool]:
+    def claim(key: str) -> bool:
+        """True the first time a request key is seen, across processes."""
+        with db.session() as session:
+            return rows.claim_request(session, key=key)
+
+    return claim
+
+
+def _delivery_service(
+    settings: Settings,
+    db: Database,
+    mirror: MirrorService,
+    clock: Clock,
+    wake: Callable[[], None],
+) -> DeliveryService:
+    return DeliveryService(
         db,
         mirror,
         github_secret=settings.secret("github_webhook_secret"),
@@ -266,9 +219,14 @@ def build(
         verify_github=github.verify_signature,
         verify_trello=trello.verify_signature,
         clock=clock,
-        wake=wake_deliveries.set,
+        wake=wake,
     )
-    digest = DigestService(
+
+
+def _digest_service(
+    settings: Settings, db: Database, outbox: Outbox, client: WebClient, clock: Clock
+) -> DigestService:
+    return DigestService(
         db,
         outbox,
         client,
@@ -277,7 +235,18 @@ def build(
         admins=settings.admins,
         clock=clock,
     )
-    links = LinkService(
+
+
+def _link_service(
+    settings: Settings,
+    db: Database,
+    mirror: MirrorService,
+    projects: ProjectService,
+    clock: Clock,
+    github_gateway: GitHubApi | None,
+    trello_gateway: TrelloApi | None,
+) -> LinkService:
+    return LinkService(
         db,
         mirror,
         github=github_gateway or _github_gateway(settings),
@@ -290,31 +259,6 @@ def build(
         ),
         clock=clock,
         resolve=projects.split_ref,
-    )
-
-    def claim(key: str) -> bool:
-        with db.session() as session:
-            return rows.claim_request(session, key=key)
-
-    return Bot(
-        settings=settings,
-        db=db,
-        register=register,
-        client=client,
-        outbox=outbox,
-        sender=sender,
-        projects=projects,
-        people=people,
-        mirror=mirror,
-        deliveries=deliveries,
-        links=links,
-        digest=digest,
-        commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
-        actions=Actions(projects, claim=claim),
-        views=Views(projects, claim=claim),
-        events=Events(projects, people),
-        clock=clock,
-        _deliveries=wake_deliveries,
     )
 
 

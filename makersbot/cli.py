@@ -16,7 +16,8 @@ from makersbot.settings import ConfigError, Settings, load_settings, mask_url
 log = logging.getLogger("makersbot")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per way of running the bot."""
     parser = argparse.ArgumentParser(
         prog="makersbot", description="A Slack bot for Makers Project Teams."
     )
@@ -35,6 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="database tasks")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="TASK")
     db_sub.add_parser("upgrade", help="apply every migration")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`makersbot COMMAND`: load the settings once, then run the command."""
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:
@@ -115,6 +122,7 @@ def serve(settings: Settings) -> int:
     """One process: HTTP (or Socket Mode) plus the sender and scheduler."""
     settings.require_http_mode()
     from makersbot.app import build
+    from makersbot.loops import Background, recover_after_restart
     from makersbot.web import create_web_app
 
     bot = build(settings)
@@ -129,9 +137,8 @@ def serve(settings: Settings) -> int:
         # Background threads (processor, sender) hold the GIL for up to 5 ms by default;
         # 1 ms lets request threads answer Slack and GitHub sooner (bench/mirror.py).
         sys.setswitchinterval(0.001)
-        bot.recover_after_restart()  # serve is the only process: earlier claims are stale
-        bot.start_background()
-        bot.start_scheduler()
+        recover_after_restart(bot)  # serve is the only process: earlier claims are stale
+        Background.for_bot(bot).start()
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -158,15 +165,17 @@ def serve(settings: Settings) -> int:
 def worker(settings: Settings) -> int:
     """Background work for multi-process deployments: `worker` in the Procfile."""
     from makersbot.app import build
+    from makersbot.loops import Background, recover_after_restart
 
     bot = build(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
-    bot.recover_after_restart()
-    bot.start_background()
-    bot.start_scheduler()
+    recover_after_restart(bot)
+    background = Background.for_bot(bot)
+    background.start()
     log.info("worker started")
     stop.wait()
+    background.stop()
     bot.stop()
     return 0
 

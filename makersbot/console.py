@@ -21,6 +21,7 @@ from slack_sdk.web import SlackResponse
 from makersbot.app import Bot, build
 from makersbot.domain.projects import JOIN_ACTION
 from makersbot.domain.requests import Actor
+from makersbot.loops import OutboxLoop
 from makersbot.settings import Settings
 from makersbot.store import projects as project_store
 
@@ -201,6 +202,9 @@ class Console:
         self.stdout = stdout or sys.stdout
         self.slack = ConsoleSlack(self.print)
         self.bot = bot or build(settings, client=self.slack, per_channel_interval=0)
+        # The sender's round runs after each line, so what the bot posts prints before the
+        # next prompt; the console starts no background loops.
+        self.outbox = OutboxLoop(self.bot.sender, self.bot.outbox_published)
         if self.bot.db.is_sqlite:
             self.bot.db.upgrade()
         self.user_id = user_id
@@ -255,7 +259,7 @@ class Console:
             self._slash(line.partition(" ")[2])
         else:
             self.print("Type a /makers command, or :quit. /makers help lists them.")
-        self.bot.sender.drain()
+        self.outbox.run_once()
 
     def _slash(self, text: str) -> None:
         body = {

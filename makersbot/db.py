@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -96,15 +96,6 @@ class Database:
             session.close()
             if lock is not None:
                 lock.release()
-
-    def ping(self) -> bool:
-        """True when the database answers a trivial query."""
-        try:
-            with self.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except Exception:  # noqa: BLE001 - any failure means "unreachable" for /healthz
-            return False
 
     def upgrade(self) -> None:
         """Apply every migration (`makersbot db upgrade`)."""

@@ -8,7 +8,6 @@ sender runs become one call, and nothing acknowledged is lost across a restart.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,12 +16,14 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import event
+from sqlmodel import Session
 
 from makersbot.db import Database
 from makersbot.domain.messages import Message
-from makersbot.store.models import SlackMessage, utcnow
+from makersbot.store import outbox as outbox_store
+from makersbot.store.models import utcnow
+from makersbot.store.outbox import ClaimedMessage
 
 log = logging.getLogger(__name__)
 
@@ -47,22 +48,6 @@ METADATA_EVENT = "makersbot_message"
 MAX_BACKOFF = timedelta(minutes=30)
 # How long a claimed message is left to its sender before another may try it.
 LEASE = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What the sender read from a claimed row."""
-
-    key: str
-    channel: str
-    text: str
-    blocks: list[dict[str, Any]] | None
-    pin: bool
-    ts: str | None
-    version: int
-    thread_ts: str | None
-    created_at: datetime
-    recover: bool = False  # an earlier claim expired: it may have posted without recording
 
 
 @dataclass
@@ -90,36 +75,21 @@ class Outbox:
         thread_key: str | None = None,
     ) -> None:
         """Set the content of the message `key`; the sender posts or updates it soon."""
-        row = session.exec(select(SlackMessage).where(SlackMessage.key == key)).first()
-        now = self.clock()
-        if row is None:
-            row = SlackMessage(
-                key=key,
-                channel=channel,
-                thread_key=thread_key,
-                text=message.text,
-                blocks=message.blocks or None,
-                pin=pin,
-                created_at=now,
-                updated_at=now,
-                next_attempt_at=now,
-            )
-        else:
-            if row.text == message.text and row.blocks == (message.blocks or None):
-                return  # nothing changed: no call to Slack
-            row.text = message.text
-            row.blocks = message.blocks or None
-            row.version += 1
-            row.updated_at = now
-            row.next_attempt_at = min(row.next_attempt_at, now)
-        session.add(row)
-        session.flush()
-        self.wake_after_commit(session)
+        changed = outbox_store.set_message(
+            session,
+            key=key,
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks or None,
+            pin=pin,
+            thread_key=thread_key,
+            now=self.clock(),
+        )
+        if changed:  # an unchanged message costs no call to Slack
+            self.wake_after_commit(session)
 
     def wake_after_commit(self, session: Session) -> None:
         """Nudge an in-process sender once the session commits."""
-        from sqlalchemy import event
-
         if not session.info.get("outbox_wake"):
             session.info["outbox_wake"] = True
 
@@ -131,17 +101,15 @@ class Outbox:
 
     def depth(self, session: Session) -> int:
         """How many messages wait to be sent (for /healthz)."""
-        return int(
-            session.exec(
-                select(func.count())
-                .select_from(SlackMessage)
-                .where(col(SlackMessage.version) > col(SlackMessage.sent_version))
-            ).one()
-        )
+        return outbox_store.depth(session)
 
 
 class SlackSender:
-    """Drains the outbox to Slack. Safe to run in several processes on PostgreSQL."""
+    """Drains the outbox to Slack. Safe to run in several processes on PostgreSQL.
+
+    It sends; it does not loop: `makersbot/loops.py` runs `drain` in the background, and
+    tests and the console call it directly.
+    """
 
     def __init__(
         self,
@@ -158,11 +126,6 @@ class SlackSender:
         self.per_channel_interval = per_channel_interval
         self.batch = batch
         self._last_post: dict[str, float] = {}
-        self._wakeup = threading.Event()
-        self._stop = threading.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
 
     def drain(self, *, max_rounds: int = 1000) -> int:
         """Send everything that is due now; returns the number of Slack calls made."""
@@ -174,25 +137,15 @@ class SlackSender:
                 break
         return calls
 
-    def run_forever(self, poll_seconds: float = 0.5) -> None:
-        """The sender loop for `serve` and `worker`; stops when `stop()` is called."""
-        while not self._stop.is_set():
-            try:
-                self.drain()
-            except Exception:  # keep the loop alive; the row keeps its state for a retry
-                log.exception("outbox sender round failed")
-            # Paced channels come due within a second: sleep until then, not on every nudge.
-            pending = [self._paced(channel) for channel in self._last_post]
-            soonest = min((p for p in pending if p > 0), default=None)
-            if soonest is not None:
-                self._stop.wait(soonest)
-            else:
-                self._wakeup.wait(poll_seconds)
-            self._wakeup.clear()
+    def next_pace_free(self) -> float | None:
+        """Seconds until the soonest paced channel may take a call again; None if none waits."""
+        pending = [self._paced(channel) for channel in self._last_post]
+        return min((p for p in pending if p > 0), default=None)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._wakeup.set()
+    def release_all_claims(self) -> int:
+        """Forget every lease: for a single process starting up, no other sender holds one."""
+        with self.db.session() as session:
+            return outbox_store.release_claims(session, now=self.clock())
 
     def _due(self) -> list[tuple[int, str]]:
         """Due messages, oldest change first, at most one per channel per round.
@@ -202,31 +155,23 @@ class SlackSender:
         channel without a database write.
         """
         with self.db.session(read_only=True) as session:
-            rows = session.exec(
-                select(SlackMessage.id, SlackMessage.channel)
-                .where(
-                    col(SlackMessage.version) > col(SlackMessage.sent_version),
-                    col(SlackMessage.next_attempt_at) <= self.clock(),
-                )
-                .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
-                .limit(self.batch * 25)
-            ).all()
+            rows = outbox_store.due_messages(session, now=self.clock(), limit=self.batch * 25)
         chosen: dict[str, int] = {}
         for row_id, channel in rows:
-            if row_id is not None and channel not in chosen:
-                chosen[channel] = int(row_id)
+            if channel not in chosen:
+                chosen[channel] = row_id
         return [(row_id, channel) for channel, row_id in chosen.items()][: self.batch]
 
     def _round(self) -> int:
         calls = 0
         for row_id, channel in self._due():
             if self._paced(channel) > 0:
-                continue  # stays due; sent when the channel's second is up
+                continue  # stays due; sent when the channel's pause is over
             calls += self._send_one(row_id)
         return calls
 
     def _paced(self, channel: str) -> float:
-        """Seconds until this channel may take another call (about one a second)."""
+        """Seconds until this channel may take another call (SLACK_CHANNEL_PACE apart)."""
         last = self._last_post.get(channel)
         if last is None:
             return 0.0
@@ -236,7 +181,14 @@ class SlackSender:
         # Three short transactions: claim (a lease), call Slack with no transaction open,
         # record. A SQLite write lock or a PostgreSQL row lock is never held while Slack
         # answers, so the web app's writes never queue behind a slow or rate-limited call.
-        job = self._claim(row_id)
+        with self.db.session() as session:
+            job = outbox_store.claim_message(
+                session,
+                row_id=row_id,
+                now=self.clock(),
+                lease=LEASE,
+                skip_locked=self.db.is_postgres,
+            )
         if job is None:
             return 0
         self._last_post[job.channel] = time.monotonic()
@@ -250,55 +202,12 @@ class SlackSender:
             self._release(row_id, type(exc).__name__, maybe_sent=True)
             return 1
         with self.db.session() as session:
-            row = session.get(SlackMessage, row_id)
-            if row is not None:
-                row.ts, row.channel = sent.ts, sent.channel
-                row.sent_version = max(row.sent_version, job.version)
-                row.attempts, row.last_error, row.claimed_until = 0, None, None
-                session.add(row)
+            outbox_store.record_sent(
+                session, row_id=row_id, ts=sent.ts, channel=sent.channel, version=job.version
+            )
         return sent.calls
 
-    def _claim(self, row_id: int) -> _Job | None:
-        now = self.clock()
-        with self.db.session() as session:
-            stmt = select(SlackMessage).where(SlackMessage.id == row_id)
-            if self.db.is_postgres:
-                # Another worker holding this row is claiming it: skip, never wait or repeat.
-                stmt = stmt.with_for_update(skip_locked=True)
-            row = session.exec(stmt).first()
-            if row is None or row.version <= row.sent_version or row.next_attempt_at > now:
-                return None
-            if row.claimed_until is not None and row.claimed_until > now:
-                return None
-            # A lease that ran out means a sender died mid-call: Slack may hold the post.
-            recover = row.claimed_until is not None and row.ts is None
-            thread_ts: str | None = None
-            if row.thread_key:
-                parent = session.exec(
-                    select(SlackMessage).where(SlackMessage.key == row.thread_key)
-                ).first()
-                if parent is None or parent.ts is None:
-                    # The parent is not posted yet: try again shortly, after it.
-                    row.next_attempt_at = now + timedelta(seconds=1)
-                    session.add(row)
-                    return None
-                thread_ts = parent.ts
-            row.claimed_until = now + LEASE
-            session.add(row)
-            return _Job(
-                key=row.key,
-                channel=row.channel,
-                text=row.text,
-                blocks=row.blocks,
-                pin=row.pin,
-                ts=row.ts,
-                version=row.version,
-                thread_ts=thread_ts,
-                created_at=row.created_at,
-                recover=recover,
-            )
-
-    def _call(self, job: _Job) -> _Sent:
+    def _call(self, job: ClaimedMessage) -> _Sent:
         kwargs: dict[str, Any] = {"channel": job.channel, "text": job.text}
         if job.blocks:
             kwargs["blocks"] = job.blocks
@@ -329,7 +238,7 @@ class SlackSender:
             sent.calls += 1
         return sent
 
-    def _find_posted(self, job: _Job) -> str | None:
+    def _find_posted(self, job: ClaimedMessage) -> str | None:
         """The ts of a message this key already posted, found by its metadata, if any."""
         oldest = f"{job.created_at.timestamp() - 60:.6f}"
         try:
@@ -355,34 +264,26 @@ class SlackSender:
                 return str(message["ts"])
         return None
 
-    def release_all_claims(self) -> int:
-        """Forget every lease: for a single process starting up, no other sender holds one."""
-        from sqlalchemy import update
-
-        with self.db.session() as session:
-            result = session.execute(
-                update(SlackMessage)
-                .where(col(SlackMessage.claimed_until).is_not(None))
-                .values(claimed_until=self.clock() - timedelta(seconds=1))
-            )
-            return int(result.rowcount)  # type: ignore[attr-defined]
-
     def _release(self, row_id: int, error: str, *, maybe_sent: bool = False) -> None:
+        now = self.clock()
         with self.db.session() as session:
-            row = session.get(SlackMessage, row_id)
-            if row is not None:
-                # An expired claim (rather than none) makes the next try look for the post.
-                row.claimed_until = self.clock() - timedelta(seconds=1) if maybe_sent else None
-                self._failed(row, error)
-                session.add(row)
-
-    def _failed(self, row: SlackMessage, error: str) -> None:
-        row.attempts += 1
-        row.last_error = error[:500]
-        if error in PERMANENT_ERRORS:
-            log.warning("giving up on message %s in %s: %s", row.key, row.channel, error)
-            row.sent_version = row.version
-            return
-        delay = min(timedelta(seconds=2 ** min(row.attempts, 11)), MAX_BACKOFF)
-        row.next_attempt_at = self.clock() + delay
-        log.info("will retry message %s in %ss: %s", row.key, int(delay.total_seconds()), error)
+            # An expired claim (rather than none) makes the next try look for the post.
+            failure = outbox_store.record_failure(
+                session,
+                row_id=row_id,
+                error=error,
+                claimed_until=now - timedelta(seconds=1) if maybe_sent else None,
+            )
+            if failure is None:
+                return
+            if error in PERMANENT_ERRORS:
+                log.warning(
+                    "giving up on message %s in %s: %s", failure.key, failure.channel, error
+                )
+                outbox_store.give_up(session, row_id=row_id)
+                return
+            delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
+            outbox_store.retry_at(session, row_id=row_id, when=now + delay)
+            log.info(
+                "will retry message %s in %ss: %s", failure.key, int(delay.total_seconds()), error
+            )

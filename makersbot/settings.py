@@ -6,6 +6,7 @@ object that the composition root hands down.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+    slack_channel_pace: float = 1.0
     github_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
@@ -98,6 +100,18 @@ class Settings(BaseSettings):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("expects an http(s):// URL")
         return value
+
+    @field_validator("slack_channel_pace", mode="before")
+    @classmethod
+    def _pace(cls, value: Any) -> Any:
+        # Parsed here, not by pydantic, so that every bad value gets the same plain line.
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError("expects seconds between posts to one channel, a number ≥ 0 like 1.0")
+        return seconds
 
     @field_validator("slack_api_url")
     @classmethod
@@ -162,10 +176,6 @@ class Settings(BaseSettings):
     def admins(self) -> frozenset[str]:
         """Slack user IDs allowed admin commands."""
         return frozenset(i for i in self.makers_admins.split(",") if i)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.digest_timezone)
 
     @property
     def slack_enabled(self) -> bool:

@@ -7,12 +7,10 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt.adapter.flask import SlackRequestHandler
-from sqlalchemy import func
-from sqlmodel import select
 
 from makersbot.app import Bot, build
 from makersbot.settings import Settings, load_settings
-from makersbot.store.models import SchedulerRun
+from makersbot.store import health as health_store
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ def health(bot: Bot) -> tuple[Response, int]:
     try:
         with bot.db.session(read_only=True) as session:
             depth = bot.outbox.depth(session)
-            last = session.exec(select(func.max(SchedulerRun.ran_at))).one()
+            last = health_store.last_scheduler_run(session)
     except Exception:  # noqa: BLE001 - any failure means the database is not usable
         log.warning("health check: database unreachable")
         body = {

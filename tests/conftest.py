@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from makersbot.app import Bot, build
+from makersbot.loops import Background
 from makersbot.settings import Settings
 from tests.fakes.signing import slack_headers, slash_command_body
 from tests.fakes.slack import FakeSlack
@@ -112,14 +113,14 @@ def clock() -> Clock:
 @pytest.fixture
 def bot(database_url: str, fake_slack: FakeSlack, clock: Clock) -> Iterator[Bot]:
     """The whole bot wired to the fake Slack, its database migrated."""
-    bot = build(make_settings(database_url, fake_slack), clock=clock, per_channel_interval=0)
+    bot = build(make_settings(database_url, fake_slack, slack_channel_pace=0), clock=clock)
     bot.db.upgrade()
     yield bot
     bot.stop()
 
 
 class Server:
-    """The real WSGI app served on 127.0.0.1, with the outbox sender running."""
+    """The real WSGI app served on 127.0.0.1, with the background loops running."""
 
     def __init__(self, bot: Bot, server: BaseWSGIServer) -> None:
         self.bot = bot
@@ -165,10 +166,12 @@ def server(bot: Bot) -> Iterator[Server]:
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    bot.start_background()
+    background = Background.for_bot(bot, scheduler=False)
+    background.start()
     yield Server(bot, httpd)
     httpd.shutdown()
     thread.join(timeout=5)
+    background.stop()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

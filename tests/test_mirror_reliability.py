@@ -98,6 +98,7 @@ def _serve(tmp_path: Path, slack: FakeSlack, port: int) -> subprocess.Popen[byte
         "DATABASE_URL": f"sqlite:///{tmp_path / 'kill.db'}",
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        "SLACK_CHANNEL_PACE": "0.05",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "makersbot.cli", "serve"],

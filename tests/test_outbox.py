@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from makersbot.app import Bot
+from makersbot.app import Bot, build
 from makersbot.domain.messages import Message
+from makersbot.loops import Background
 from makersbot.outbox import SlackSender
 from makersbot.store.models import SlackMessage
-from tests.conftest import Clock
+from tests.conftest import Clock, make_settings, wait_until
 from tests.fakes.slack import FakeSlack
 
 
@@ -116,3 +117,51 @@ def test_two_senders_post_each_message_once(bot: Bot, fake_slack: FakeSlack) -> 
         thread.join(timeout=60)
     texts = sorted(c.args["text"] for c in fake_slack.calls("chat.postMessage"))
     assert texts == sorted(f"message {i}" for i in range(40))
+
+
+def test_channel_pace_comes_from_the_setting(database_url: str, fake_slack: FakeSlack) -> None:
+    bot = build(make_settings(database_url, fake_slack, slack_channel_pace=60))
+    bot.db.upgrade()
+    try:
+        busy, quiet = fake_slack.add_channel("makers-busy"), fake_slack.add_channel("makers-q")
+        publish(bot, "first", busy, "first")
+        publish(bot, "second", busy, "second")
+        publish(bot, "other", quiet, "other")
+        bot.sender.drain()
+        # One post per channel, then the busy channel waits its 60 seconds.
+        assert sorted(c.args["text"] for c in fake_slack.calls("chat.postMessage")) == [
+            "first",
+            "other",
+        ]
+        assert row(bot, "second").ts is None
+        waits = bot.sender.next_pace_free()
+        assert waits is not None and 50 < waits <= 60
+    finally:
+        bot.stop()
+
+
+def test_unpaced_sender_posts_a_burst_at_once(database_url: str, fake_slack: FakeSlack) -> None:
+    bot = build(make_settings(database_url, fake_slack, slack_channel_pace=0))
+    bot.db.upgrade()
+    try:
+        channel = fake_slack.add_channel("makers-busy")
+        for i in range(5):
+            publish(bot, f"k{i}", channel, f"message {i}")
+        bot.sender.drain()
+        assert len(fake_slack.calls("chat.postMessage")) == 5
+        assert bot.sender.next_pace_free() is None
+    finally:
+        bot.stop()
+
+
+def test_background_sends_what_is_published_and_stops(bot: Bot, fake_slack: FakeSlack) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    background = Background.for_bot(bot, scheduler=False)
+    background.start()
+    try:
+        publish(bot, "k", channel, "hello")
+        assert wait_until(lambda: len(fake_slack.messages(channel)) == 1)
+    finally:
+        background.stop()
+    threads = {t.name for t in threading.enumerate()}
+    assert not threads & {"outbox", "deliveries", "poller", "charts"}

@@ -19,6 +19,7 @@ def test_defaults_match_the_design() -> None:
     assert settings.digest_timezone == "Europe/London"
     assert settings.digest_holidays == "england-and-wales"
     assert settings.poll_interval == 300
+    assert settings.slack_channel_pace == 1.0
     assert (settings.log_level, settings.log_format) == ("INFO", "text")
     assert not settings.slack_enabled and not settings.github_enabled
     assert not settings.trello_enabled and settings.admins == frozenset()
@@ -39,6 +40,10 @@ def test_defaults_match_the_design() -> None:
         ("POLL_INTERVAL", "1", "POLL_INTERVAL:"),
         ("SLACK_SIGNING_SECRET", "changeme", "SLACK_SIGNING_SECRET: is a placeholder"),
         ("LOG_FORMAT", "xml", "LOG_FORMAT:"),
+        ("SLACK_CHANNEL_PACE", "fast", "SLACK_CHANNEL_PACE: expects seconds between posts"),
+        ("SLACK_CHANNEL_PACE", "-1", "SLACK_CHANNEL_PACE: expects seconds between posts"),
+        ("SLACK_CHANNEL_PACE", "nan", "SLACK_CHANNEL_PACE: expects seconds between posts"),
+        ("SLACK_CHANNEL_PACE", "inf", "SLACK_CHANNEL_PACE: expects seconds between posts"),
     ],
 )
 def test_malformed_values_name_the_variable(
@@ -66,6 +71,22 @@ def test_normalised_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.trello_callback_url == "https://makers.example.gov.uk/trello/webhook"
     assert settings.admins == frozenset({"U0AAA", "W0BBB"})
     assert settings.log_level == "DEBUG"
+
+
+def test_channel_pace_takes_fractions_and_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value, expected in (("0.05", 0.05), ("0", 0.0), (" 2 ", 2.0)):
+        monkeypatch.setenv("SLACK_CHANNEL_PACE", value)
+        assert load_settings().slack_channel_pace == expected
+
+
+def test_bad_channel_pace_stops_start_up_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLACK_CHANNEL_PACE", "one second")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("makersbot: configuration error: SLACK_CHANNEL_PACE:")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_dotenv_file_is_read(tmp_path: object) -> None:
@@ -120,3 +141,14 @@ def test_cron_sunday_may_be_7_or_0(monkeypatch: pytest.MonkeyPatch) -> None:
     for value in ("0 9 * * 7", "0 9 * * 0", "30 8 * * MON-FRI"):
         monkeypatch.setenv("DIGEST_SCHEDULE", value)
         assert load_settings().digest_schedule == value
+
+
+def test_every_setting_is_documented() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    example = (root / ".env.example").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"{name.upper()}=" in example, f"{name.upper()} is missing from .env.example"
+        assert f"`{name.upper()}`" in readme, f"{name.upper()} is missing from README.md"

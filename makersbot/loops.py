@@ -1,0 +1,232 @@
+"""The background loops of a `serve` or `worker` process, one object per loop.
+
+`app.build()` only wires the bot: nothing runs until `Background.start()`. Each loop is one
+daemon thread that does a round of work and then waits, for a nudge (a message published, a
+delivery stored), for its interval, or for `stop()`. A round that fails is logged and the
+next round tries again: the rows keep their state. The console and the tests call a loop's
+`run_once()` in their own thread instead of starting it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from makersbot.outbox import SlackSender
+from makersbot.scheduler import Scheduler
+from makersbot.services.deliveries import DeliveryService
+from makersbot.store import deliveries as delivery_store
+
+if TYPE_CHECKING:
+    from makersbot.app import Bot
+
+log = logging.getLogger(__name__)
+
+
+class Runnable(Protocol):
+    """What `Background` starts and stops."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def join(self, timeout: float) -> None: ...
+
+
+class Loop:
+    """A round of work on a daemon thread, repeated until `stop()`."""
+
+    name = "loop"
+    # What the log says failed, as in "outbox sender round failed".
+    what = "background"
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> object:
+        """One round of work, in the caller's thread."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to end after its current round; `join` waits for it."""
+        self._stopping.set()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _round(self) -> None:
+        try:
+            self.run_once()
+        except Exception:  # keep the loop alive; the rows keep their state for a retry
+            log.exception("%s round failed", self.what)
+
+
+class OutboxLoop(Loop):
+    """Sends the outbox to Slack as soon as something is published."""
+
+    name = "outbox"
+    what = "outbox sender"
+
+    def __init__(
+        self, sender: SlackSender, published: threading.Event, poll_seconds: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.sender = sender
+        self._published = published
+        self._poll_seconds = poll_seconds
+
+    def run_once(self) -> int:
+        return self.sender.drain()
+
+    def stop(self) -> None:
+        super().stop()
+        self._published.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._round()
+            # Paced channels come due within SLACK_CHANNEL_PACE: sleep until then, not on
+            # every nudge.
+            soonest = self.sender.next_pace_free()
+            if soonest is not None:
+                self._stopping.wait(soonest)
+            else:
+                self._published.wait(self._poll_seconds)
+            self._published.clear()
+
+
+class DeliveryLoop(Loop):
+    """Processes stored webhook deliveries, a burst at a time."""
+
+    name = "deliveries"
+    what = "delivery processing"
+
+    def __init__(self, deliveries: DeliveryService, stored: threading.Event) -> None:
+        super().__init__()
+        self.deliveries = deliveries
+        self._stored = stored
+
+    def run_once(self) -> int:
+        return self.deliveries.process_pending()
+
+    def stop(self) -> None:
+        super().stop()
+        self._stored.set()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._round()
+            if self._stored.wait(0.5):
+                self._settle_burst()
+            self._stored.clear()
+
+    def _settle_burst(self, quiet: float = 0.05, longest: float = 1.0) -> None:
+        """Let a burst of deliveries finish arriving before processing it.
+
+        Answering GitHub and Trello quickly matters more than starting at once: Slack takes
+        about one post a second per channel anyway, and a burst processed together makes
+        fewer summary updates. Waits until deliveries pause for `quiet` seconds, at most
+        `longest` seconds in all.
+        """
+        deadline = time.monotonic() + longest
+        while time.monotonic() < deadline and not self._stopping.is_set():
+            self._stored.clear()
+            if not self._stored.wait(quiet):
+                return
+
+
+class IntervalLoop(Loop):
+    """Runs `work` every `interval` seconds, the first time after one interval."""
+
+    def __init__(self, name: str, what: str, work: Callable[[], object], interval: float) -> None:
+        super().__init__()
+        self.name, self.what = name, what
+        self._work = work
+        self.interval = interval
+
+    def run_once(self) -> object:
+        return self._work()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            self._round()
+
+
+class SchedulerLoop:
+    """The weekly digest on APScheduler's threads, with the catch-up of a missed run.
+
+    Only `serve` or `worker` runs it, never every web worker: see `makersbot/scheduler.py`.
+    """
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+
+    def join(self, timeout: float) -> None:
+        """Nothing to wait for: the shutdown above does not wait for a running digest."""
+
+
+class Background:
+    """The loops one process runs; started in order and stopped in reverse."""
+
+    def __init__(self, loops: Sequence[Runnable]) -> None:
+        self.loops = list(loops)
+
+    @classmethod
+    def for_bot(cls, bot: Bot, *, scheduler: bool = True) -> Background:
+        """Every loop of `serve` and `worker`; `scheduler=False` leaves out the digest."""
+        loops: list[Runnable] = [
+            OutboxLoop(bot.sender, bot.outbox_published),
+            DeliveryLoop(bot.deliveries, bot.deliveries_stored),
+            # Checked often, polled per link only when POLL_INTERVAL has passed for it.
+            IntervalLoop(
+                "poller", "polling", bot.links.poll_due, min(30.0, bot.settings.poll_interval / 2)
+            ),
+            # A digest's chart goes into its thread once Slack has the digest message.
+            IntervalLoop("charts", "chart upload", bot.digest.upload_pending_charts, 5.0),
+        ]
+        if scheduler:
+            digests = Scheduler(bot.db, bot.digest.schedule, bot.digest, clock=bot.clock)
+            loops.append(SchedulerLoop(digests))
+        return cls(loops)
+
+    def start(self) -> None:
+        for loop in self.loops:
+            loop.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop every loop and wait up to `timeout` seconds for each to end."""
+        for loop in reversed(self.loops):
+            loop.stop()
+        for loop in self.loops:
+            loop.join(timeout)
+
+
+def recover_after_restart(bot: Bot) -> None:
+    """For a single process starting up: nobody else holds a claim, so free them now.
+
+    Messages whose claim is freed are checked against the channel's history before they
+    are posted, so a post made just before a crash is edited, not repeated.
+    """
+    released = bot.sender.release_all_claims()
+    with bot.db.session() as session:
+        delivery_store.release_claims(session)
+    if released:
+        log.info("released %s message claim(s) left by an earlier run", released)

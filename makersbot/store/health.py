@@ -1,0 +1,15 @@
+"""What /healthz reports from the database. Session first, keyword-only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from makersbot.store.models import SchedulerRun
+
+
+def last_scheduler_run(session: Session) -> datetime | None:
+    """When any scheduled job last completed, or None before the first run."""
+    return session.exec(select(func.max(SchedulerRun.ran_at))).one()
