@@ -7,11 +7,13 @@ the Procfile runs the bot, die with the benchmark (PR_SET_PDEATHSIG) and are sto
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import itertools
 import logging
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -51,13 +53,16 @@ def ensure_root_on_path() -> None:
 # The floor -----------------------------------------------------------------------------
 
 
-def bare_app() -> Flask:
+def bare_app(*, process_before_response: bool) -> Flask:
     """WSGI factory of the floor: a Bolt app that only acks `/makers`, served like the bot.
 
-    Same Flask adapter, same route, same Bolt defaults and Slack client settings as
+    Same Flask adapter, same route, same Bolt and Slack client settings as
     `makersbot.web:create_app()` reads from the environment (SLACK_BOT_TOKEN,
-    SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener.
-    Serve it with gunicorn as `'bench._common:bare_app()'` (ROOT on PYTHONPATH).
+    SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener. Pass the
+    real app's `process_before_response`: with False Bolt polls for `ack()` every 10 ms,
+    so a floor that differs there measures Bolt's polling, not the bot.
+    Serve it with gunicorn as `'bench._common:bare_app(process_before_response=True)'`
+    (ROOT on PYTHONPATH; gunicorn evaluates literal arguments of a factory).
     """
     from flask import Flask, request
     from flask.typing import ResponseReturnValue
@@ -75,7 +80,7 @@ def bare_app() -> Flask:
         client=client,
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         token_verification_enabled=False,
-        process_before_response=False,
+        process_before_response=process_before_response,
         name="bare",
     )
     bolt.command("/makers")(lambda ack: ack())
@@ -145,6 +150,45 @@ def clean_env(drop: Sequence[str] = (), **extra: str) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Gunicorn:
+    """The gunicorn settings a server runs with; a benchmark gives its floor the same."""
+
+    worker_class: str = "gthread"
+    threads: int = 8
+    workers: int = 2
+
+    def args(self) -> list[str]:
+        """The command-line options that set these."""
+        return [
+            *("--worker-class", self.worker_class),
+            *("--threads", str(self.threads)),
+            *("--workers", str(self.workers)),
+        ]
+
+    def describe(self) -> str:
+        return f"gunicorn {self.worker_class} {self.workers} worker(s) x {self.threads} threads"
+
+
+def procfile_web(procfile: Path = ROOT / "Procfile") -> Gunicorn:
+    """The worker class, threads and workers of the Procfile's `web` line.
+
+    `${VAR:-default}` counts as its default (WEB_CONCURRENCY is unset on a fresh
+    deployment); options the line leaves out keep gunicorn's own defaults.
+    """
+    line = next((ln for ln in procfile.read_text().splitlines() if ln.startswith("web:")), "web:")
+    argv = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line.removeprefix("web:")))
+    if not argv or Path(argv[0]).name != "gunicorn":
+        # The benchmarks serve with gunicorn to match production: revisit them if it changes.
+        raise RuntimeError(f"{procfile}: the web line no longer runs gunicorn: {line!r}")
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-k", "--worker-class", default="sync")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("-w", "--workers", type=int, default=1)
+    known, _ = parser.parse_known_args(argv[1:])
+    return Gunicorn(known.worker_class, known.threads, known.workers)
+
+
 class ServerProcess:
     """What every benchmarked server shares: its process id, a graceful stop, and `with`."""
 
@@ -187,7 +231,7 @@ class ServerProcess:
 
 
 class Server(ServerProcess):
-    """`gunicorn --worker-class gthread --threads 8 --workers 1` (the Procfile's) on a free port.
+    """A gunicorn server of one WSGI app with the given settings, on a free 127.0.0.1 port.
 
     The server's log goes to a file in `workdir` (shown when it fails to start); the
     working directory is `workdir`, so no `.env` of the checkout is read.
@@ -200,16 +244,14 @@ class Server(ServerProcess):
         env: Mapping[str, str],
         workdir: Path,
         *,
-        threads: int = 8,
-        workers: int = 1,
+        gunicorn: Gunicorn,
         start_timeout: float = 60.0,
     ) -> None:
         self.name = name
         self.app = app
         self.env = dict(env)
         self.workdir = workdir
-        self.threads = threads
-        self.workers = workers
+        self.gunicorn = gunicorn
         self.start_timeout = start_timeout
         self.log_path = workdir / f"gunicorn-{name}.log"
         self.port = 0
@@ -218,14 +260,7 @@ class Server(ServerProcess):
     def start(self) -> Server:
         """Start gunicorn and wait until its worker answers HTTP."""
         args = [
-            *(
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(self.threads),
-                "--workers",
-                str(self.workers),
-            ),
+            *self.gunicorn.args(),
             *("--bind", "127.0.0.1:0", "--graceful-timeout", "5", "--no-control-socket"),
             *("--log-level", "info", "--error-logfile", "-", self.app),
         ]

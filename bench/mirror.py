@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402 - after the path set-up above
     ROOT,
+    Gunicorn,
     Server,
     ServerProcess,
     children_of,
@@ -1420,7 +1421,11 @@ def measure(args: argparse.Namespace) -> int:
         api_before = len(github.requests) + len(trello.requests)
         server_env = clean_env(drop=list(Settings.model_fields), **env)
         problems: list[str] = []
-        bare = Server("bare", "bench._common:bare_webhook_app()", server_env, workdir)
+        # `makersbot serve`'s own settings (makersbot/cli.py): one gthread worker x 8 threads.
+        serve_like = Gunicorn(workers=1)
+        bare = Server(
+            "bare", "bench._common:bare_webhook_app()", server_env, workdir, gunicorn=serve_like
+        )
         with bare:
             problems += bad_acks(
                 send_all(bare.port, [warm_plan], warm.items, lanes=args.concurrency, pause=0),
