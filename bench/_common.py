@@ -1,28 +1,25 @@
-"""Shared helpers for the benchmarks in bench/: servers, load generation and statistics.
+"""Shared helpers for the benchmarks in bench/: the floors, servers and temporary files.
 
 Nothing here talks to anything but 127.0.0.1. Servers run as gunicorn subprocesses the way
 the Procfile runs the bot, die with the benchmark (PR_SET_PDEATHSIG) and are stopped by
-`Server.stop()`; every socket has a timeout.
+`Server.stop()`; every socket has a timeout. Load and statistics are in `_load.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
-import itertools
 import logging
 import os
 import re
 import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -42,12 +39,6 @@ _BOOTSTRAP = (
     "os.execv(sys.executable, [sys.executable, '-m', 'gunicorn', *sys.argv[2:]])\n"
 )
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
-
-
-def ensure_root_on_path() -> None:
-    """Make `makersbot`, `tests.fakes` and `bench` importable when run as a script."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
 
 
 # The floor -----------------------------------------------------------------------------
@@ -353,147 +344,3 @@ def peak_rss_kib(pid: int) -> int:
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     """A temporary directory removed when the benchmark ends, even after an error."""
     return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
-
-
-# Load ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One HTTP request built (and signed) before timing starts."""
-
-    body: bytes
-    headers: dict[str, str]
-    kind: str = ""
-    expect: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One timed request: latency in seconds and what came back (or the client error)."""
-
-    request: Prepared
-    latency: float
-    status: int = 0
-    content_type: str = ""
-    body: bytes = b""
-    error: str = ""
-
-
-@dataclass
-class Run:
-    """The samples of a load run against one server."""
-
-    samples: list[Sample] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def extend(self, other: Run) -> None:
-        self.samples.extend(other.samples)
-        self.elapsed += other.elapsed
-
-    def latencies(self, kind: str | None = None) -> list[float]:
-        return [
-            s.latency
-            for s in self.samples
-            if not s.error and (kind is None or s.request.kind == kind)
-        ]
-
-
-def run_load(
-    port: int,
-    requests: Sequence[Prepared],
-    *,
-    concurrency: int,
-    path: str = SLACK_PATH,
-    timeout: float = 10.0,
-) -> Run:
-    """POST every request over `concurrency` keep-alive connections, one thread each.
-
-    Threads take the next request from a shared counter as soon as they are free, so at
-    most `concurrency` requests are in flight. Connections are opened before the clock
-    starts and re-opened after a failure.
-    """
-    samples: list[Sample | None] = [None] * len(requests)
-    counter = itertools.count()
-    start = threading.Barrier(concurrency + 1)
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            conn.connect()
-        finally:
-            start.wait()
-        try:
-            while (i := next(counter)) < len(requests):
-                req = requests[i]
-                began = time.perf_counter()
-                try:
-                    conn.request("POST", path, body=req.body, headers=req.headers)
-                    response = conn.getresponse()
-                    body = response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()  # the next request reconnects
-                    samples[i] = Sample(req, time.perf_counter() - began, error=repr(exc))
-                    continue
-                samples[i] = Sample(
-                    req,
-                    time.perf_counter() - began,
-                    status=response.status,
-                    content_type=response.getheader("Content-Type") or "",
-                    body=body,
-                )
-        finally:
-            conn.close()
-
-    threads = [
-        threading.Thread(target=client, name=f"client-{n}", daemon=True) for n in range(concurrency)
-    ]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout * len(requests))
-    elapsed = time.perf_counter() - began
-    missing = sum(1 for s in samples if s is None)
-    if missing:
-        raise RuntimeError(f"{missing} request(s) never completed on port {port}")
-    return Run([s for s in samples if s is not None], elapsed)
-
-
-Check = Callable[[Sample], str | None]
-"""Returns why a response is wrong, or None when it is right."""
-
-
-def failures(run: Run, check: Check) -> list[str]:
-    """Every wrong response of a run, described (client errors included)."""
-    problems = []
-    for sample in run.samples:
-        why = sample.error or check(sample)
-        if why:
-            problems.append(f"{sample.request.kind or 'request'}: {why}")
-    return problems
-
-
-# Statistics ------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """The `pct`-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    cuts = statistics.quantiles(values, n=1000, method="inclusive")
-    return cuts[min(max(round(pct * 10) - 1, 0), len(cuts) - 1)]
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds with a precision that suits the size."""
-    value = seconds * 1000
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def mb(kib: int) -> str:
-    """KiB as whole megabytes (MiB)."""
-    return f"{kib / 1024:.0f}"

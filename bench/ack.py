@@ -31,18 +31,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402 - after the path set-up above
     Gunicorn,
+    Server,
+    clean_env,
+    procfile_web,
+    temp_dir,
+)
+from bench._load import (  # noqa: E402
     Prepared,
     Run,
     Sample,
-    Server,
-    clean_env,
     failures,
     mb,
     ms,
     percentile,
-    procfile_web,
     run_load,
-    temp_dir,
 )
 
 if TYPE_CHECKING:
