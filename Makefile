@@ -28,7 +28,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy makersbot handlers integrations
+	$(BIN)/mypy makersbot handlers integrations tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info

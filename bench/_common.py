@@ -1,26 +1,25 @@
-"""Shared helpers for the benchmarks in bench/: servers, load generation and statistics.
+"""Shared helpers for the benchmarks in bench/: the floors, servers and temporary files.
 
 Nothing here talks to anything but 127.0.0.1. Servers run as gunicorn subprocesses the way
 the Procfile runs the bot, die with the benchmark (PR_SET_PDEATHSIG) and are stopped by
-`Server.stop()`; every socket has a timeout.
+`Server.stop()`; every socket has a timeout. Load and statistics are in `_load.py`.
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
-import itertools
 import logging
 import os
 import re
+import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -42,22 +41,19 @@ _BOOTSTRAP = (
 _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
 
-def ensure_root_on_path() -> None:
-    """Make `makersbot`, `tests.fakes` and `bench` importable when run as a script."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-
-
 # The floor -----------------------------------------------------------------------------
 
 
-def bare_app() -> Flask:
+def bare_app(*, process_before_response: bool) -> Flask:
     """WSGI factory of the floor: a Bolt app that only acks `/makers`, served like the bot.
 
-    Same Flask adapter, same route, same Bolt defaults and Slack client settings as
+    Same Flask adapter, same route, same Bolt and Slack client settings as
     `makersbot.web:create_app()` reads from the environment (SLACK_BOT_TOKEN,
-    SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener.
-    Serve it with gunicorn as `'bench._common:bare_app()'` (ROOT on PYTHONPATH).
+    SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener. Pass the
+    real app's `process_before_response`: with False Bolt polls for `ack()` every 10 ms,
+    so a floor that differs there measures Bolt's polling, not the bot.
+    Serve it with gunicorn as `'bench._common:bare_app(process_before_response=True)'`
+    (ROOT on PYTHONPATH; gunicorn evaluates literal arguments of a factory).
     """
     from flask import Flask, request
     from flask.typing import ResponseReturnValue
@@ -75,7 +71,7 @@ def bare_app() -> Flask:
         client=client,
         signing_secret=os.environ["SLACK_SIGNING_SECRET"],
         token_verification_enabled=False,
-        process_before_response=False,
+        process_before_response=process_before_response,
         name="bare",
     )
     bolt.command("/makers")(lambda ack: ack())
@@ -145,6 +141,45 @@ def clean_env(drop: Sequence[str] = (), **extra: str) -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Gunicorn:
+    """The gunicorn settings a server runs with; a benchmark gives its floor the same."""
+
+    worker_class: str = "gthread"
+    threads: int = 8
+    workers: int = 2
+
+    def args(self) -> list[str]:
+        """The command-line options that set these."""
+        return [
+            *("--worker-class", self.worker_class),
+            *("--threads", str(self.threads)),
+            *("--workers", str(self.workers)),
+        ]
+
+    def describe(self) -> str:
+        return f"gunicorn {self.worker_class} {self.workers} worker(s) x {self.threads} threads"
+
+
+def procfile_web(procfile: Path = ROOT / "Procfile") -> Gunicorn:
+    """The worker class, threads and workers of the Procfile's `web` line.
+
+    `${VAR:-default}` counts as its default (WEB_CONCURRENCY is unset on a fresh
+    deployment); options the line leaves out keep gunicorn's own defaults.
+    """
+    line = next((ln for ln in procfile.read_text().splitlines() if ln.startswith("web:")), "web:")
+    argv = shlex.split(re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", line.removeprefix("web:")))
+    if not argv or Path(argv[0]).name != "gunicorn":
+        # The benchmarks serve with gunicorn to match production: revisit them if it changes.
+        raise RuntimeError(f"{procfile}: the web line no longer runs gunicorn: {line!r}")
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-k", "--worker-class", default="sync")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("-w", "--workers", type=int, default=1)
+    known, _ = parser.parse_known_args(argv[1:])
+    return Gunicorn(known.worker_class, known.threads, known.workers)
+
+
 class ServerProcess:
     """What every benchmarked server shares: its process id, a graceful stop, and `with`."""
 
@@ -187,7 +222,7 @@ class ServerProcess:
 
 
 class Server(ServerProcess):
-    """`gunicorn --worker-class gthread --threads 8 --workers 1` (the Procfile's) on a free port.
+    """A gunicorn server of one WSGI app with the given settings, on a free 127.0.0.1 port.
 
     The server's log goes to a file in `workdir` (shown when it fails to start); the
     working directory is `workdir`, so no `.env` of the checkout is read.
@@ -200,16 +235,14 @@ class Server(ServerProcess):
         env: Mapping[str, str],
         workdir: Path,
         *,
-        threads: int = 8,
-        workers: int = 1,
+        gunicorn: Gunicorn,
         start_timeout: float = 60.0,
     ) -> None:
         self.name = name
         self.app = app
         self.env = dict(env)
         self.workdir = workdir
-        self.threads = threads
-        self.workers = workers
+        self.gunicorn = gunicorn
         self.start_timeout = start_timeout
         self.log_path = workdir / f"gunicorn-{name}.log"
         self.port = 0
@@ -218,14 +251,7 @@ class Server(ServerProcess):
     def start(self) -> Server:
         """Start gunicorn and wait until its worker answers HTTP."""
         args = [
-            *(
-                "--worker-class",
-                "gthread",
-                "--threads",
-                str(self.threads),
-                "--workers",
-                str(self.workers),
-            ),
+            *self.gunicorn.args(),
             *("--bind", "127.0.0.1:0", "--graceful-timeout", "5", "--no-control-socket"),
             *("--log-level", "info", "--error-logfile", "-", self.app),
         ]
@@ -318,147 +344,3 @@ def peak_rss_kib(pid: int) -> int:
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory[str]:
     """A temporary directory removed when the benchmark ends, even after an error."""
     return tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True)
-
-
-# Load ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """One HTTP request built (and signed) before timing starts."""
-
-    body: bytes
-    headers: dict[str, str]
-    kind: str = ""
-    expect: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One timed request: latency in seconds and what came back (or the client error)."""
-
-    request: Prepared
-    latency: float
-    status: int = 0
-    content_type: str = ""
-    body: bytes = b""
-    error: str = ""
-
-
-@dataclass
-class Run:
-    """The samples of a load run against one server."""
-
-    samples: list[Sample] = field(default_factory=list)
-    elapsed: float = 0.0
-
-    def extend(self, other: Run) -> None:
-        self.samples.extend(other.samples)
-        self.elapsed += other.elapsed
-
-    def latencies(self, kind: str | None = None) -> list[float]:
-        return [
-            s.latency
-            for s in self.samples
-            if not s.error and (kind is None or s.request.kind == kind)
-        ]
-
-
-def run_load(
-    port: int,
-    requests: Sequence[Prepared],
-    *,
-    concurrency: int,
-    path: str = SLACK_PATH,
-    timeout: float = 10.0,
-) -> Run:
-    """POST every request over `concurrency` keep-alive connections, one thread each.
-
-    Threads take the next request from a shared counter as soon as they are free, so at
-    most `concurrency` requests are in flight. Connections are opened before the clock
-    starts and re-opened after a failure.
-    """
-    samples: list[Sample | None] = [None] * len(requests)
-    counter = itertools.count()
-    start = threading.Barrier(concurrency + 1)
-
-    def client() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-        try:
-            conn.connect()
-        finally:
-            start.wait()
-        try:
-            while (i := next(counter)) < len(requests):
-                req = requests[i]
-                began = time.perf_counter()
-                try:
-                    conn.request("POST", path, body=req.body, headers=req.headers)
-                    response = conn.getresponse()
-                    body = response.read()
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()  # the next request reconnects
-                    samples[i] = Sample(req, time.perf_counter() - began, error=repr(exc))
-                    continue
-                samples[i] = Sample(
-                    req,
-                    time.perf_counter() - began,
-                    status=response.status,
-                    content_type=response.getheader("Content-Type") or "",
-                    body=body,
-                )
-        finally:
-            conn.close()
-
-    threads = [
-        threading.Thread(target=client, name=f"client-{n}", daemon=True) for n in range(concurrency)
-    ]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join(timeout * len(requests))
-    elapsed = time.perf_counter() - began
-    missing = sum(1 for s in samples if s is None)
-    if missing:
-        raise RuntimeError(f"{missing} request(s) never completed on port {port}")
-    return Run([s for s in samples if s is not None], elapsed)
-
-
-Check = Callable[[Sample], str | None]
-"""Returns why a response is wrong, or None when it is right."""
-
-
-def failures(run: Run, check: Check) -> list[str]:
-    """Every wrong response of a run, described (client errors included)."""
-    problems = []
-    for sample in run.samples:
-        why = sample.error or check(sample)
-        if why:
-            problems.append(f"{sample.request.kind or 'request'}: {why}")
-    return problems
-
-
-# Statistics ------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    """The `pct`-th percentile (0-100) by linear interpolation; NaN for no values."""
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    cuts = statistics.quantiles(values, n=1000, method="inclusive")
-    return cuts[min(max(round(pct * 10) - 1, 0), len(cuts) - 1)]
-
-
-def ms(seconds: float) -> str:
-    """Seconds as milliseconds with a precision that suits the size."""
-    value = seconds * 1000
-    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
-
-
-def mb(kib: int) -> str:
-    """KiB as whole megabytes (MiB)."""
-    return f"{kib / 1024:.0f}"

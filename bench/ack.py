@@ -1,8 +1,9 @@
 """Ack latency of `/makers list` and `/makers info <slug>`: the real app against bare Bolt.
 
 Seeds a SQLite database with 200 projects through the service layer, then serves the real
-app (`makersbot.web:create_app()`) and a Bolt app that only acks (`bench._common:bare_app()`)
-with gunicorn exactly as the Procfile does, both talking to a FakeSlack on 127.0.0.1.
+app (`makersbot.web:create_app()`) and a Bolt app that only acks (`bench._common:bare_app`,
+with the real app's `process_before_response`) with the same gunicorn settings, those of
+the Procfile's `web` line, both talking to a FakeSlack on 127.0.0.1.
 Signed slash commands (half `list`, half `info <slug>`, interleaved) go to each server over
 8 keep-alive connections, in alternating rounds so that drift on the machine hits both
 alike. Every response is checked. Prints p50/p99 per server, the real/bare ratios and each
@@ -21,26 +22,34 @@ import platform
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (  # noqa: E402 - after the path set-up above
+    Gunicorn,
+    Server,
+    clean_env,
+    procfile_web,
+    temp_dir,
+)
+from bench._load import (  # noqa: E402
     Prepared,
     Run,
     Sample,
-    Server,
-    clean_env,
     failures,
     mb,
     ms,
     percentile,
     run_load,
-    temp_dir,
 )
+
+if TYPE_CHECKING:
+    from makersbot.app import Bot
+    from makersbot.domain.requests import Actor
 
 TOKEN = "xoxb-bench"
 SECRET = "benchsecret"
@@ -103,6 +112,7 @@ class Seeded:
     names: dict[str, str]  # slug -> name
     users: list[str]
     total: int
+    process_before_response: bool  # the real Bolt app's, which the floor copies
 
 
 def settings_overrides(fake_url: str, database_url: str) -> dict[str, str]:
@@ -121,13 +131,13 @@ def seed(fake_url: str, database_url: str, projects: int) -> Seeded:
 
     Goes through the services, as `/makers` would, so cards, memberships, the ledger and
     the outbox look like a real workspace's; the outbox is drained to the FakeSlack and
-    the engine disposed before any server opens the database.
+    the engine disposed before any server opens the database. Also reads the real Bolt
+    app's `process_before_response`, so the floor is served with the same.
     """
     from slack_sdk import WebClient
 
     from makersbot.app import build
-    from makersbot.domain.projects import Phase, slugify
-    from makersbot.domain.requests import Actor, UserError
+    from makersbot.domain.requests import Actor
     from makersbot.settings import Settings
 
     overrides = settings_overrides(fake_url, database_url)
@@ -149,37 +159,45 @@ def seed(fake_url: str, database_url: str, projects: int) -> Seeded:
             base = actors[n % PEOPLE]
             return Actor(base.slack_user_id, base.display_name, request_key=f"seed{next(keys)}")
 
-        names: dict[str, str] = {}
-        phases = [p for p in Phase if p is not Phase.IDEA]
-        for i in range(projects):
-            name = f"{TOPICS[i % len(TOPICS)]} for {AUDIENCES[i // len(TOPICS) % len(AUDIENCES)]}"
-            if i >= len(TOPICS) * len(AUDIENCES):
-                name += f" {i}"
-            description = (
-                f"{TOPICS[i % len(TOPICS)]}, made once and shared: a service for "
-                f"{AUDIENCES[i % len(AUDIENCES)]} that any council can reuse."
-            )
-            bot.projects.start(as_(i), name, description)
-            slug = slugify(name)
-            names[slug] = name
-            for step in (7, 11, 13)[: 1 + i % 3]:  # one to three more makers
-                try:
-                    bot.projects.join(as_(i * step + 3), slug)
-                except UserError:
-                    pass  # already a member
-            if i % 3 == 0:
-                try:
-                    bot.projects.adopt(as_(i * 5 + 1), slug)
-                except UserError:
-                    pass  # that council already makes it
-            if i % 4 == 0:
-                bot.projects.set_phase(as_(i), slug, phases[i % len(phases)])
-            if i % 5 == 0:
-                bot.projects.set_status(as_(i), f"{slug} User research done; building the beta.")
+        names = dict(seed_project(bot, i, as_) for i in range(projects))
         bot.sender.drain()
+        process_before_response = bot.bolt_app().process_before_response
     finally:
         bot.stop()  # disposes the engine: the server opens the database afresh
-    return Seeded(slugs=list(names), names=names, users=users, total=projects)
+    return Seeded(list(names), names, users, projects, process_before_response)
+
+
+def seed_project(bot: Bot, i: int, as_: Callable[[int], Actor]) -> tuple[str, str]:
+    """Project number `i` with one to three more makers, maybe an adoption, a phase and a
+    status, each done by a different person (`as_(n)`); returns (slug, name)."""
+    from makersbot.domain.projects import Phase, slugify
+    from makersbot.domain.requests import UserError
+
+    name = f"{TOPICS[i % len(TOPICS)]} for {AUDIENCES[i // len(TOPICS) % len(AUDIENCES)]}"
+    if i >= len(TOPICS) * len(AUDIENCES):
+        name += f" {i}"
+    description = (
+        f"{TOPICS[i % len(TOPICS)]}, made once and shared: a service for "
+        f"{AUDIENCES[i % len(AUDIENCES)]} that any council can reuse."
+    )
+    bot.projects.start(as_(i), name, description)
+    slug = slugify(name)
+    for step in (7, 11, 13)[: 1 + i % 3]:  # one to three more makers
+        try:
+            bot.projects.join(as_(i * step + 3), slug)
+        except UserError:
+            pass  # already a member
+    if i % 3 == 0:
+        try:
+            bot.projects.adopt(as_(i * 5 + 1), slug)
+        except UserError:
+            pass  # that council already makes it
+    phases = [p for p in Phase if p is not Phase.IDEA]
+    if i % 4 == 0:
+        bot.projects.set_phase(as_(i), slug, phases[i % len(phases)])
+    if i % 5 == 0:
+        bot.projects.set_status(as_(i), f"{slug} User research done; building the beta.")
+    return slug, name
 
 
 def prepare(count: int, seeded: Seeded, response_url: str, tag: str) -> list[Prepared]:
@@ -247,8 +265,10 @@ def measure(args: argparse.Namespace) -> int:
         seeded = seed(fake.base_url, overrides["DATABASE_URL"], args.projects)
         seeded_in = time.perf_counter() - began
         env = clean_env(drop=list(Settings.model_fields), **overrides)
-        real = Server("real", "makersbot.web:create_app()", env, workdir, workers=args.workers)
-        bare = Server("bare", "bench._common:bare_app()", env, workdir, workers=args.workers)
+        floor = f"bare_app(process_before_response={seeded.process_before_response})"
+        # One settings object for both servers: the floor differs only in its listener.
+        real = Server("real", "makersbot.web:create_app()", env, workdir, gunicorn=args.gunicorn)
+        bare = Server("bare", f"bench._common:{floor}", env, workdir, gunicorn=args.gunicorn)
         with real, bare:
             servers = {"real": real, "bare": bare}
             checks = {"real": check_real, "bare": check_bare}
@@ -271,7 +291,7 @@ def measure(args: argparse.Namespace) -> int:
                     runs[name].extend(run)
             rss = {name: server.peak_rss_kib() for name, server in servers.items()}
             auth_tests = len(fake.calls("auth.test"))
-    report(args, runs, rss, problems, seeded_in, auth_tests)
+    report(args, runs, rss, problems, seeded_in, auth_tests, seeded.process_before_response)
     return 1 if problems else 0
 
 
@@ -282,6 +302,7 @@ def report(
     problems: Sequence[str],
     seeded_in: float,
     auth_tests: int,
+    process_before_response: bool,
 ) -> None:
     """The detail table, then the one-line summary and the goal."""
     p = {
@@ -290,10 +311,10 @@ def report(
         for pct in (50, 99)
     }
     print(
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, gunicorn gthread "
-        f"{args.workers} worker(s) x 8 threads; seeded {args.projects} projects in "
-        f"{seeded_in:.1f} s; warm-up {args.warmup} requests per server; "
-        f"auth.test calls {auth_tests}"
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {args.gunicorn.describe()} "
+        f"and process_before_response={process_before_response} for both servers; "
+        f"seeded {args.projects} projects in {seeded_in:.1f} s; warm-up {args.warmup} "
+        f"requests per server; auth.test calls {auth_tests}"
     )
     print(
         f"{'server':<6} {'kind':<5} {'n':>5} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}"
@@ -333,10 +354,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=200, help="projects to seed")
     parser.add_argument("--warmup", type=int, default=100, help="unmeasured per server")
     parser.add_argument("--rounds", type=int, default=4, help="alternations real/bare")
+    procfile = procfile_web()
     parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers per server (Procfile: 2)"
+        "--workers",
+        type=int,
+        default=procfile.workers,
+        help=f"gunicorn workers per server (Procfile: {procfile.workers})",
     )
     args = parser.parse_args(argv)
+    args.gunicorn = Gunicorn(procfile.worker_class, procfile.threads, args.workers)
     logging.basicConfig(level=logging.WARNING)
     # SIGTERM (run_all's timeout) unwinds like Ctrl-C: servers stop, temporary files go.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

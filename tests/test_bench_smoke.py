@@ -1,15 +1,27 @@
 """The benchmarks still run: each at a tiny size, checking what they check, never timing.
 
 Speed is measured by `make bench`, not asserted here. This only keeps the scripts from
-rotting (a schema change broke bench/digest.py once) and runs their own correctness checks.
+rotting (a schema change broke bench/digest.py once), runs their own correctness checks,
+and shows that those checks catch a wrong, duplicate or missing message.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench._common import Gunicorn, procfile_web
+from bench._mirror.check import check_item, posted_twice
+from bench._mirror.layout import make_layout
+from makersbot.domain.mirror import ItemView
+from makersbot.render_mirror import item_message
+from tests.fakes.slack import Call
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +54,24 @@ def test_ack_benchmark_runs_with_every_answer_right() -> None:
         "1",
     )
     assert "ack latency (40 requests, 8 concurrent)" in out and "| errors 0" in out
+    # The floor is like-for-like: one gunicorn setting and one Bolt setting for both servers.
+    assert "gunicorn gthread 1 worker(s) x 8 threads and process_before_response=" in out
+    assert "for both servers" in out
+
+
+def test_benchmarks_read_the_server_settings_from_the_procfile_web_line(tmp_path: Path) -> None:
+    procfile = tmp_path / "Procfile"
+    procfile.write_text(
+        "release: makersbot db upgrade\n"
+        "web: gunicorn --worker-class gthread --threads 8 --workers ${WEB_CONCURRENCY:-2} "
+        "--bind 0.0.0.0:$PORT 'makersbot.web:create_app()'\n"
+    )
+    assert procfile_web(procfile) == Gunicorn(worker_class="gthread", threads=8, workers=2)
+    procfile.write_text("web: gunicorn -k gthread -w 3 app:app\n")
+    assert procfile_web(procfile) == Gunicorn(worker_class="gthread", threads=1, workers=3)
+    procfile.write_text("web: uvicorn app:app\n")
+    with pytest.raises(RuntimeError, match="no longer runs gunicorn"):
+        procfile_web(procfile)
 
 
 def test_mirror_benchmark_runs_and_ends_in_the_true_state() -> None:
@@ -64,3 +94,61 @@ def test_mirror_benchmark_runs_and_ends_in_the_true_state() -> None:
 def test_digest_benchmark_runs_on_a_small_history() -> None:
     out = run_bench("digest.py", env={"BENCH_SCALE": "0.01"})
     assert "normal week:" in out and "10x week:" in out
+
+
+def test_the_mirror_check_passes_the_true_state_and_names_what_differs() -> None:
+    item = make_layout("one", concurrency=8).items[0]
+    assert (item.source, item.kind) == ("github", "issue")
+    item.opened, item.state, item.labels, item.people, item.comments = (
+        True,
+        "open",
+        ["bug"],
+        ["ben-camden"],
+        2,
+    )
+    shown = ItemView(
+        source="github",
+        kind="issue",
+        number=item.number,
+        title=item.title,
+        url=item.url,
+        state="open",
+        closed=False,
+        deleted=False,
+        container_name=item.container_name,
+        labels=("bug",),
+        people=("ben-camden",),
+        due=None,
+        comments=2,
+        last_change="commented by ben-camden",
+        last_change_at=None,
+    )
+
+    def check(view: ItemView) -> str | None:
+        return check_item(item, {"blocks": item_message(view).blocks})
+
+    assert check(shown) is None
+    wrong: list[tuple[str, dict[str, Any]]] = [
+        ("headline", {"title": "Another title"}),
+        ("headline", {"state": "closed", "closed": True}),
+        ("context", {"container_name": "makers-bench/elsewhere"}),
+        ("labels", {"labels": ("bug", "security")}),
+        ("people", {"people": ()}),
+        ("comments", {"comments": 1}),
+    ]
+    for what, change in wrong:
+        why = check(dataclasses.replace(shown, **change))
+        assert why is not None and what in why, (change, why)
+    assert check_item(item, None) == "no message"
+
+
+def test_the_mirror_check_finds_a_message_posted_twice() -> None:
+    def post(key: str, *, failed: bool = False) -> Call:
+        args = {"channel": "C1", "metadata": {"event_payload": {"key": key}}}
+        return Call("chat.postMessage", args, {}, 0.0, failed=failed)
+
+    once = [post("item:1:a"), post("item:1:b"), post("item:1:a", failed=True)]
+    assert posted_twice(once) == []
+    assert posted_twice([*once, post("item:1:b")]) == [
+        "1 message(s) posted twice, e.g. ['item:1:b']"
+    ]
