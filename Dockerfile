@@ -3,7 +3,7 @@
 #   docker build -t makersbot .
 #   docker run --rm --env-file .env makersbot makersbot db upgrade      # release: every deploy
 #   docker run -d --env-file .env -p 127.0.0.1:3000:3000 makersbot       # web (this CMD)
-#   docker run -d --env-file .env makersbot makersbot worker             # exactly one worker
+#   docker run -d --no-healthcheck --env-file .env makersbot makersbot worker   # one worker
 #
 # Or `docker compose up` (docker-compose.yml): PostgreSQL, the release step, web and worker.
 # One container on SQLite instead: `makersbot serve` with DATABASE_URL=sqlite:////data/makersbot.db
