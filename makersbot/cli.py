@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from makersbot import logs
+from makersbot.preflight import half_configured, package_version, slack_identity
 from makersbot.settings import ConfigError, Settings, load_settings, mask_url
 
 log = logging.getLogger("makersbot")
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="makersbot", description="A Slack bot for Makers Project Teams."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="serve Slack when SLACK_BOT_TOKEN is set, else the console")
     sub.add_parser("serve", help="HTTP app + background work in one process")
@@ -28,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="offline console: type /makers lines")
     console.add_argument("--user", default="U0CONSOLE", help="the Slack user id you play")
     console.add_argument("--name", default="you", help="your display name")
-    sub.add_parser("check", help="print the configuration (secrets hidden) and validate it")
+    sub.add_parser(
+        "check",
+        help="print the configuration (secrets hidden), warn about half-set integrations "
+        "and ask Slack who the bot token belongs to",
+    )
     digest = sub.add_parser("digest", help="print the weekly digest in the terminal")
     which = digest.add_mutually_exclusive_group(required=True)
     which.add_argument("--preview", action="store_true", help="the digest as it would be now")
@@ -81,16 +87,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def check(settings: Settings) -> int:
-    """Print the effective configuration with secrets masked; non-zero when unusable."""
+    """Print the configuration (secrets masked) and what is set by halves, then ask Slack
+    who the token belongs to. 2 when a setting is unusable, 1 when Slack refuses the token
+    or cannot be reached, else 0 (warnings alone do not fail)."""
     width = max(len(name) for name, _ in settings.describe())
     for name, value in settings.describe():
         print(f"{name.ljust(width)}  {value}")
-    if settings.slack_enabled:
-        settings.require_http_mode()
-        mode = "Socket Mode" if settings.socket_mode else "HTTP (POST /slack/events)"
-        print(f"\nReady to serve Slack over {mode} on port {settings.port}.")
-    else:
+    warnings = half_configured(settings)
+    if warnings:
+        print("\nWarnings:")
+        for warning in warnings:
+            print(f"- {warning}")
+    if not settings.slack_enabled:
         print("\nNo SLACK_BOT_TOKEN: `makersbot run` starts the offline console.")
+        return 0
+    settings.require_http_mode()
+    ok, identity = slack_identity(settings)
+    if not ok:
+        print(f"makersbot: {identity}", file=sys.stderr)
+        return 1
+    mode = "Socket Mode" if settings.socket_mode else "HTTP (POST /slack/events)"
+    print(f"\n{identity}\nReady to serve Slack over {mode} on port {settings.port}.")
     return 0
 
 

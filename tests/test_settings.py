@@ -6,6 +6,7 @@ import pytest
 
 from makersbot.cli import main
 from makersbot.settings import ConfigError, Settings, load_settings
+from tests.fakes.slack import FakeSlack
 
 
 def test_defaults_match_the_design() -> None:
@@ -98,8 +99,9 @@ def test_dotenv_file_is_read(tmp_path: object) -> None:
 
 
 def test_check_masks_secrets(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], fake_slack: FakeSlack
 ) -> None:
+    monkeypatch.setenv("SLACK_API_URL", fake_slack.base_url)  # check calls auth.test
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret-token")
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "signing-very-secret")
     monkeypatch.setenv("DATABASE_URL", "postgresql://bot:hunter2@db.internal/makers")
