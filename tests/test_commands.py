@@ -74,7 +74,8 @@ def project(bot: Bot, fake_slack: FakeSlack) -> Project:
     said = run(bot, "start Bin day reminders — remind residents the day before")
     assert "Started *Bin day reminders*" in said.last, said.last
     bot.sender.drain()
-    return rows(bot, Project)[0]
+    found: Project = rows(bot, Project)[0]
+    return found
 
 
 # Usage lines -------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import select
 
@@ -16,7 +17,7 @@ from tests.conftest import Clock, make_settings, wait_until
 from tests.fakes.slack import FakeSlack
 
 
-def publish(bot: Bot, key: str, channel: str, text: str, **kwargs: object) -> None:
+def publish(bot: Bot, key: str, channel: str, text: str, **kwargs: Any) -> None:
     with bot.db.session() as session:
         bot.outbox.publish(session, key=key, channel=channel, message=Message(text), **kwargs)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -10,7 +11,7 @@ class Message:
     """A rendered Slack message: `text` is the fallback for notifications and screen readers."""
 
     text: str
-    blocks: list[dict[str, object]] = field(default_factory=list)
+    blocks: list[dict[str, Any]] = field(default_factory=list)
 
     def as_kwargs(self) -> dict[str, object]:
         """Arguments for chat.postMessage / respond / ack."""
