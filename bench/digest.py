@@ -205,16 +205,23 @@ def measure(path: Path, end: datetime) -> dict[str, float]:
     """Build and render every digest for the period ending at `end` (in this process)."""
     from slack_sdk import WebClient
 
+    from makersbot.calendar import DigestSchedule
     from makersbot.db import Database
     from makersbot.outbox import Outbox
-    from makersbot.render_digest import hub_messages, project_messages
-    from makersbot.scheduler import DigestSchedule
+    from makersbot.render_digest import hub_messages
+    from makersbot.render_project_digest import project_messages
     from makersbot.services.digest import DigestService
+    from makersbot.slack_gateway import SlackGateway
 
     db = Database(f"sqlite:///{path}")
     client = WebClient(token="xoxb-bench", base_url="http://127.0.0.1:9/api/")
     service = DigestService(
-        db, Outbox(), client, schedule=DigestSchedule(), hub_channel="C00000HUB", clock=lambda: end
+        db,
+        Outbox(),
+        SlackGateway(client),
+        schedule=DigestSchedule(),
+        hub_channel="C00000HUB",
+        clock=lambda: end,
     )
     period = service.period_ending(end)
 
@@ -245,7 +252,7 @@ def measure(path: Path, end: datetime) -> dict[str, float]:
     queued = time.perf_counter() - began
     # The chart is drawn later, by the worker, once the hub message is posted.
     from makersbot import chart
-    from makersbot.services.digest_data import chart_rows
+    from makersbot.services.digest_content import chart_rows
 
     chart.render_png([], title="warm-up")
     began = time.perf_counter()
