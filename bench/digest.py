@@ -32,6 +32,12 @@ import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from makersbot.db import Database
+    from makersbot.domain.digest import Period
+    from makersbot.services.digest import DigestService
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -85,6 +91,10 @@ def ledger_rows(
         yield (kind, source, code, rng.randint(1, PROJECTS), "", stamp(at), f"b:{serial + i}")
 
 
+PHASES = ["idea", "discovery", "alpha", "beta", "live", "retired"]
+SPAN = WEEKS * 7 * 86400.0  # the two years of history, in seconds
+
+
 def load(path: Path) -> None:
     """Create the schema with the migrations, then bulk-load with sqlite3 directly."""
     from makersbot.councils import default_register
@@ -111,6 +121,28 @@ def load(path: Path) -> None:
         "INSERT INTO council (code, name, short_name, nation, created_at) VALUES (?,?,?,?,?)",
         [(c.code, c.name, c.short_name, c.nation, created) for c in councils],
     )
+    # Always in this order: every step draws from the same seeded generator.
+    load_projects(conn, rng, codes, created)
+    load_ledger(conn, rng, codes)
+    load_mirror(conn, rng, created)
+    conn.executemany(
+        "INSERT INTO project_update (project_id, kind, value, at) VALUES (?,'phase',?,?)",
+        (
+            (rng.randint(1, PROJECTS), rng.choice(PHASES),
+             stamp(NOW - timedelta(seconds=rng.random() * SPAN)))
+            for _ in range(PHASE_CHANGES)
+        ),
+    )  # fmt: skip
+    for _, sql in indexes:
+        conn.execute(sql)
+    conn.commit()
+    conn.close()
+
+
+def load_projects(
+    conn: sqlite3.Connection, rng: random.Random, codes: list[str], created: str
+) -> None:
+    """One person per project, each its lead; projects created over the two years."""
     conn.executemany(
         "INSERT INTO person (id, slack_user_id, display_name, council_code, created_at) "
         "VALUES (?,?,?,?,?)",
@@ -119,13 +151,12 @@ def load(path: Path) -> None:
             for i in range(1, PROJECTS + 1)
         ],
     )
-    phases = ["idea", "discovery", "alpha", "beta", "live", "retired"]
     projects = []
     for i in range(1, PROJECTS + 1):
         made = NOW - timedelta(weeks=WEEKS) + timedelta(seconds=rng.random() * WEEKS * 7 * 86400)
         touched = made + (NOW - made) * rng.random()
         projects.append(
-            (i, f"project-{i}", f"Project {i}", rng.choice(phases), rng.choice(codes),
+            (i, f"project-{i}", f"Project {i}", rng.choice(PHASES), rng.choice(codes),
              f"C{i:08d}", f"makers-project-{i}", stamp(made), stamp(touched), i)
         )  # fmt: skip
     conn.executemany(
@@ -138,19 +169,25 @@ def load(path: Path) -> None:
         "INSERT INTO membership (project_id, person_id, role, joined_at) VALUES (?,?,'lead',?)",
         [(i, i, created) for i in range(1, PROJECTS + 1)],
     )
-    span = WEEKS * 7 * 86400.0
+
+
+def load_ledger(conn: sqlite3.Connection, rng: random.Random, codes: list[str]) -> None:
+    """Two years of entries, plus nine times a week's worth in the busy week."""
     insert = (
         "INSERT INTO ledger_entry (kind, source, council_code, project_id, description,"
         " occurred_at, dedupe_key) VALUES (?,?,?,?,?,?,?)"
     )
     conn.executemany(
-        insert, ledger_rows(rng, codes, ENTRIES, NOW - timedelta(weeks=WEEKS), span, 0)
+        insert, ledger_rows(rng, codes, ENTRIES, NOW - timedelta(weeks=WEEKS), SPAN, 0)
     )
     busy = ledger_rows(
         rng, codes, 9 * ENTRIES // WEEKS, BUSY_END - timedelta(days=7), 7 * 86400.0, ENTRIES
     )
     conn.executemany(insert, busy)
-    # Mirrored repos and boards for a fifth of the projects, with items and two years of events.
+
+
+def load_mirror(conn: sqlite3.Connection, rng: random.Random, created: str) -> None:
+    """Mirrored repos for a fifth of the projects, with items and two years of events."""
     links = [(i, i, "github", f"org/repo-{i}") for i in range(1, PROJECTS // 5 + 1)]
     conn.executemany(
         "INSERT INTO link (id, project_id, source, target, target_name, url, filters, created_at)"
@@ -182,41 +219,67 @@ def load(path: Path) -> None:
             (lid, lid, f"k{n}", "card" if a == "moved" else "issue", a,
              "moved Doing → Done" if a == "moved" else "", "Done" if a == "moved" else None,
              a == "moved",
-             stamp(NOW - timedelta(seconds=rng.random() * span)), f"e:{n}")
+             stamp(NOW - timedelta(seconds=rng.random() * SPAN)), f"e:{n}")
             for n in range(EVENTS)
             for lid, a in [(rng.randint(1, len(links)), rng.choice(actions))]
         ),
     )  # fmt: skip
-    conn.executemany(
-        "INSERT INTO project_update (project_id, kind, value, at) VALUES (?,'phase',?,?)",
-        (
-            (rng.randint(1, PROJECTS), rng.choice(phases),
-             stamp(NOW - timedelta(seconds=rng.random() * span)))
-            for _ in range(PHASE_CHANGES)
-        ),
-    )  # fmt: skip
-    for _, sql in indexes:
-        conn.execute(sql)
-    conn.commit()
-    conn.close()
 
 
 def measure(path: Path, end: datetime) -> dict[str, float]:
     """Build and render every digest for the period ending at `end` (in this process)."""
     from slack_sdk import WebClient
 
+    from makersbot.calendar import DigestSchedule
     from makersbot.db import Database
     from makersbot.outbox import Outbox
-    from makersbot.render_digest import hub_messages, project_messages
-    from makersbot.scheduler import DigestSchedule
     from makersbot.services.digest import DigestService
+    from makersbot.slack_gateway import SlackGateway
 
     db = Database(f"sqlite:///{path}")
     client = WebClient(token="xoxb-bench", base_url="http://127.0.0.1:9/api/")
     service = DigestService(
-        db, Outbox(), client, schedule=DigestSchedule(), hub_channel="C00000HUB", clock=lambda: end
+        db,
+        Outbox(),
+        SlackGateway(client),
+        schedule=DigestSchedule(),
+        hub_channel="C00000HUB",
+        clock=lambda: end,
     )
     period = service.period_ending(end)
+    best, peak = time_digests(service, period)
+    with sqlite3.connect(path) as conn:
+        entries = conn.execute(
+            "SELECT count(*) FROM ledger_entry WHERE occurred_at >= ? AND occurred_at < ?",
+            (stamp(period.start), stamp(period.end)),
+        ).fetchone()[0]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    began = time.perf_counter()
+    run = service.run_scheduled(end)
+    queued = time.perf_counter() - began
+    charted, png = time_chart(db, end)
+    db.dispose()
+    return {
+        "entries": entries,
+        "build": best[0],
+        "render": best[1],
+        "projects": best[2],
+        "messages": best[3],
+        "tracemalloc_mb": peak / 2**20,
+        "rss_mb": rss,
+        "run_scheduled": queued,
+        "posted": run.project_posts + (1 if run.hub_key else 0),
+        "chart": charted,
+        "png_kb": len(png) / 1024,
+    }
+
+
+def time_digests(
+    service: DigestService, period: Period
+) -> tuple[tuple[float, float, int, int], int]:
+    """(build s, render s, project digests, messages) of the best of three; tracemalloc peak."""
+    from makersbot.render_digest import hub_messages
+    from makersbot.render_project_digest import project_messages
 
     def once() -> tuple[float, float, int, int]:
         began = time.perf_counter()
@@ -234,39 +297,20 @@ def measure(path: Path, end: datetime) -> dict[str, float]:
     once()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    with sqlite3.connect(path) as conn:
-        entries = conn.execute(
-            "SELECT count(*) FROM ledger_entry WHERE occurred_at >= ? AND occurred_at < ?",
-            (stamp(period.start), stamp(period.end)),
-        ).fetchone()[0]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    began = time.perf_counter()
-    run = service.run_scheduled(end)
-    queued = time.perf_counter() - began
-    # The chart is drawn later, by the worker, once the hub message is posted.
+    return best, peak
+
+
+def time_chart(db: Database, end: datetime) -> tuple[float, bytes]:
+    """The chart's query and PNG, as the worker draws it once the hub message is posted."""
     from makersbot import chart
-    from makersbot.services.digest_data import chart_rows
+    from makersbot.services.digest_content import chart_rows
 
     chart.render_png([], title="warm-up")
     began = time.perf_counter()
     with db.session(read_only=True) as session:
         rows = chart_rows(session, end=end)
     png = chart.render_png(rows, title="Give and take per council, 8 weeks")
-    charted = time.perf_counter() - began
-    db.dispose()
-    return {
-        "entries": entries,
-        "build": best[0],
-        "render": best[1],
-        "projects": best[2],
-        "messages": best[3],
-        "tracemalloc_mb": peak / 2**20,
-        "rss_mb": rss,
-        "run_scheduled": queued,
-        "posted": run.project_posts + (1 if run.hub_key else 0),
-        "chart": charted,
-        "png_kb": len(png) / 1024,
-    }
+    return time.perf_counter() - began, png
 
 
 def child(path: Path, end: datetime) -> dict[str, float]:

@@ -27,11 +27,11 @@ from integrations.github import webhook as github
 from integrations.github.gateway import GitHubGateway
 from integrations.trello import webhook as trello
 from integrations.trello.gateway import TrelloGateway
+from makersbot.calendar import DigestSchedule
 from makersbot.councils import CouncilRegister, default_register
 from makersbot.db import Database
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
-from makersbot.scheduler import DigestSchedule
 from makersbot.services.deliveries import DeliveryService
 from makersbot.services.digest import DigestService
 from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
@@ -39,7 +39,7 @@ from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
 from makersbot.settings import Settings
-from makersbot.slack_gateway import SlackChannels
+from makersbot.slack_gateway import SlackChannels, SlackGateway
 from makersbot.store import rows
 from makersbot.store.models import utcnow
 
@@ -229,7 +229,7 @@ def _digest_service(
     return DigestService(
         db,
         outbox,
-        client,
+        SlackGateway(client),
         schedule=DigestSchedule.from_settings(settings),
         hub_channel=settings.digest_channel,
         admins=settings.admins,

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from datetime import datetime
 
 from makersbot.domain.digest import ChartRow
+from makersbot.render_digest_parts import day
 
 # GOV.UK colours: green for giving, blue for taking; dark grey text.
 GAVE_COLOUR = "#00703c"
 TOOK_COLOUR = "#1d70b8"
 TEXT_COLOUR = "#0b0c0c"
 ALT_TEXT_LIMIT = 1000  # what files.getUploadURLExternal accepts as alt_txt
+
+
+def title(end: datetime) -> str:
+    """The chart's title: the eight weeks to `end`, dated in the zone `end` carries."""
+    return f"Give and take per council, 8 weeks to {day(end)}"
 
 
 def render_png(rows: Sequence[ChartRow], *, title: str) -> bytes:

@@ -1,26 +1,14 @@
-"""The weekly digest as Slack messages: the hub digest and the project digests. Pure.
+"""The hub digest as Slack messages: the week's league, newcomers, projects and ideas. Pure.
 
-The data shapes come first (the services fill them, as `render_mirror` does for items), then
-the renderers. A digest of any size fits Slack: the main message keeps the most important
-lines of each part and says how many more follow; the rest continues in thread replies,
-packed under Slack's limits (50 blocks, 3000 characters per section, `text` ≤ 4000) and under
-the cumulative block text Slack accepts per message (about 12,000 characters, undocumented:
-slackapi/bolt-js#2509), never by failing.
+The main message leads with a one-sentence summary and the council league; every part keeps
+its most important lines there and continues in the thread (see `render_digest_parts`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 
-from slack_sdk.models.blocks import (
-    Block,
-    ContextBlock,
-    HeaderBlock,
-    MarkdownTextObject,
-    SectionBlock,
-)
+from slack_sdk.models.blocks import Block, HeaderBlock
 
 from makersbot.domain.digest import (
     GIVE_SOURCES,
@@ -30,67 +18,33 @@ from makersbot.domain.digest import (
     HubDigest,
     LiveProject,
     PhaseChange,
-    ProjectDigest,
     ProjectRef,
     StaleProject,
 )
 from makersbot.domain.messages import Message
-from makersbot.render import (
-    BLOCK_LIMIT,
-    HEADER_LIMIT,
-    PHASE_MARKERS,
-    SECTION_LIMIT,
-    TEXT_LIMIT,
-    clip,
-    phase_label,
-    plain,
+from makersbot.render import HEADER_LIMIT, PHASE_MARKERS, clip, phase_label, plain
+from makersbot.render_digest_parts import (
+    Part,
+    compose,
+    count,
+    day,
+    link,
+    names_list,
+    section,
+    times,
 )
 
-# What a message's blocks may hold in all: below the ~12,000 characters Slack accepts.
-MESSAGE_BUDGET = 10_000
-LINE_LIMIT = 600  # one line of a list; keeps every section packable
 MAIN_LEAGUE = 12
 MAIN_LIST = 5
 MAIN_NAMES = 12
 MAIN_GIVE_BACK = 3
 MAIN_STALE = 5
-PROJECT_LIST = 10
 
 OTHER = "other"
 _SOURCE_WORDS = {**GIVE_SOURCES, **TAKE_SOURCES, OTHER: ("other", "other")}
 
 
-# Words ----------------------------------------------------------------------------------
-
-
-def count(n: int, one: str, many: str | None = None) -> str:
-    """ "1 council", "3 councils"."""
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def times(n: int) -> str:
-    return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
-def names_list(names: Sequence[str]) -> str:
-    """ "A", "A and B", "A, B and C" (names already escaped)."""
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def day(moment: datetime) -> str:
-    """A date as people say it, in the zone the moment carries: "30 Nov 2026"."""
-    return f"{moment.day} {moment.strftime('%b %Y')}"
-
-
-def link(url: str, label: str) -> str:
-    """A mrkdwn link to an http(s) URL; just the (escaped) label otherwise."""
-    text = plain(label, 150)
-    if not url.startswith(("https://", "http://")):
-        return text
-    safe = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
-    return f"<{safe}|{text}>"
+# Lines ----------------------------------------------------------------------------------
 
 
 def breakdown(parts: Iterable[tuple[str, int]]) -> str:
@@ -151,107 +105,6 @@ def summary(digest: HubDigest) -> str:
     return " ".join(sentences)
 
 
-# Packing --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Part:
-    """One part of a digest: a title and its lines, the first `keep` in the main message."""
-
-    title: str
-    lines: list[str]
-    keep: int
-    intro: str = ""
-    more: str = "in the thread"
-    rest: list[str] = field(default_factory=list)
-
-
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
-
-
-def _sections(title: str, lines: Sequence[str]) -> list[SectionBlock]:
-    """Lines packed into as few sections as fit 3000 characters, the title on the first."""
-    blocks: list[SectionBlock] = []
-    chunk = [title] if title else []
-    for line in lines:
-        line = clip(line, LINE_LIMIT)
-        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > SECTION_LIMIT - 50:
-            blocks.append(_section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(_section("\n".join(chunk)))
-    return blocks
-
-
-def _block_text(block: Block) -> str:
-    text = getattr(block, "text", None)
-    if text is not None:
-        return str(getattr(text, "text", text))
-    elements = getattr(block, "elements", None) or []
-    return "\n".join(str(getattr(e, "text", "")) for e in elements)
-
-
-def _size(blocks: Sequence[Block]) -> int:
-    return sum(len(_block_text(b)) for b in blocks)
-
-
-def _message(blocks: Sequence[Block], text: str | None = None) -> Message:
-    fallback = text if text is not None else "\n".join(_block_text(b) for b in blocks)
-    return Message(text=clip(fallback, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])
-
-
-def _messages(blocks: Sequence[Block]) -> list[Message]:
-    """Blocks spread over as many messages as Slack's per-message limits need."""
-    messages: list[Message] = []
-    current: list[Block] = []
-    for block in blocks:
-        if current and (
-            len(current) >= BLOCK_LIMIT or _size(current) + len(_block_text(block)) > MESSAGE_BUDGET
-        ):
-            messages.append(_message(current))
-            current = []
-        current.append(block)
-    if current:
-        messages.append(_message(current))
-    return messages
-
-
-def _compose(head: list[Block], parts: Sequence[_Part], foot: str) -> list[Message]:
-    """The main message (head, the kept lines of each part, foot) and its thread replies."""
-    main: list[Block] = list(head)
-    thread: list[Block] = []
-    for part in parts:
-        if not part.lines:
-            continue
-        kept, rest = part.lines[: part.keep], part.lines[part.keep :]
-        body = [part.intro] if part.intro else []
-        body += kept
-        if rest:
-            body.append(f"…and {len(rest)} more {part.more}.")
-        blocks = _sections(f"*{part.title}*", body)
-        # The main message keeps to its budget; a part that does not fit goes whole to the
-        # thread, and the main message says so in one line.
-        if (
-            _size(main) + _size(blocks) + len(foot) + 200 > MESSAGE_BUDGET
-            or len(main) + len(blocks) >= BLOCK_LIMIT - 2
-        ):
-            main.append(
-                _section(f"*{part.title}*: {count(len(part.lines), 'line')} in the thread.")
-            )
-            rest = part.lines
-        else:
-            main.extend(blocks)
-        if rest:
-            thread.extend(_sections(f"*{part.title}* (continued)", rest))
-    if thread:
-        foot += " · Detail continues in the thread."
-    main.append(ContextBlock(elements=[MarkdownTextObject(text=clip(foot, SECTION_LIMIT))]))
-    head_text = "\n".join(_block_text(b) for b in main[:2])
-    return [_message(main, head_text)] + _messages(thread)
-
-
 # The hub digest -------------------------------------------------------------------------
 
 
@@ -259,15 +112,15 @@ def hub_messages(digest: HubDigest) -> list[Message]:
     """The hub digest: main message first, thread continuations after."""
     period = digest.period
     header = HeaderBlock(text=clip(f"Makers digest: the week to {day(period.end)}", HEADER_LIMIT))
-    head: list[Block] = [header, _section(summary(digest))]
+    head: list[Block] = [header, section(summary(digest))]
     parts = [
-        _Part(
+        Part(
             "Who gave and who took",
             [league_line(t) for t in digest.councils],
             MAIN_LEAGUE,
             more="councils in the thread",
         ),
-        _Part(
+        Part(
             "First-time givers",
             (
                 [names_list([plain(n, 60) for n in digest.first_time[:MAIN_NAMES]])]
@@ -278,17 +131,17 @@ def hub_messages(digest: HubDigest) -> list[Message]:
             1,
             intro="👋 A warm welcome, and thank you:" if digest.first_time else "",
         ),
-        _Part("New projects", [_new_line(p) for p in digest.new_projects], MAIN_LIST),
-        _Part("Reached Live", [_live_line(p) for p in digest.live], MAIN_LIST),
-        _Part("Changed phase", [_phase_line(c) for c in digest.phase_changes], MAIN_LIST),
-        _Part(
+        Part("New projects", [_new_line(p) for p in digest.new_projects], MAIN_LIST),
+        Part("Reached Live", [_live_line(p) for p in digest.live], MAIN_LIST),
+        Part("Changed phase", [_phase_line(c) for c in digest.phase_changes], MAIN_LIST),
+        Part(
             "Small ways to give back",
             [_give_back_line(g) for g in digest.give_back],
             MAIN_GIVE_BACK,
             intro="Thank you for reusing what others made! If you would like to give "
             "something back, these are open and welcome help:",
         ),
-        _Part(
+        Part(
             "Quiet for four weeks",
             [_stale_line(s) for s in digest.stale],
             MAIN_STALE,
@@ -299,7 +152,7 @@ def hub_messages(digest: HubDigest) -> list[Message]:
     foot = f"{period.key} · the 7 days to {day(period.end)} {period.end.strftime('%H:%M')}"
     if digest.councils:
         foot += " · ▲▼ gives compared with the 7 days before"
-    return _compose(head, parts, foot)
+    return compose(head, parts, foot)
 
 
 def _new_line(project: ProjectRef) -> str:
@@ -335,38 +188,7 @@ def _stale_line(stale: StaleProject) -> str:
     return f"• {project_name(stale.project)} · " + (leads or "no lead: anyone can pick it up")
 
 
-# Project digests ------------------------------------------------------------------------
-
-
-def project_messages(digest: ProjectDigest) -> list[Message]:
-    """A project channel's week; empty when there is nothing to say."""
-    if not digest.has_news:
-        return []
-    counts = [
-        f"🟢 {digest.opened} opened" if digest.opened else "",
-        f"⚪ {digest.closed} closed" if digest.closed else "",
-        f"🟣 {digest.merged} merged" if digest.merged else "",
-        f"🗂 {count(digest.cards_done, 'card')} done" if digest.cards_done else "",
-    ]
-    title = f"*This week in {plain(digest.project.name, 80)}*"
-    tally = " · ".join(c for c in counts if c)
-    head: list[Block] = [_section(f"{title}\n{tally}" if tally else title)]
-    thanks = [f"{plain(name, 60)} ({n})" for name, n in digest.contributors]
-    if digest.unattributed:
-        thanks.append(
-            f"{count(digest.unattributed, 'contribution')} by people not linked to a council "
-            "yet (`/makers iam council <name>`)"
-        )
-    waiting = [
-        f"• {link(w.url, (f'#{w.number} ' if w.number else '') + w.title)} · open since "
-        f"{day(w.opened_at)}"
-        for w in digest.waiting
-    ]
-    parts = [
-        _Part("🙌 Councils that contributed: thank you!", thanks, 30, more="in the thread"),
-        _Part("⏳ Waiting on review for over a week", waiting, PROJECT_LIST),
-    ]
-    return _compose(head, parts, f"{digest.period.key} · the 7 days to {day(digest.period.end)}")
+# For the terminal -----------------------------------------------------------------------
 
 
 def to_terminal(messages: Sequence[Message]) -> str:
@@ -379,7 +201,7 @@ def to_terminal(messages: Sequence[Message]) -> str:
             text = block.get("text")
             if isinstance(text, dict):
                 out.append(str(text.get("text", "")))
-            for element in block.get("elements") or []:  # type: ignore[attr-defined]
+            for element in block.get("elements") or []:
                 if isinstance(element, dict):
                     out.append(str(element.get("text", "")))
     return "\n".join(out).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

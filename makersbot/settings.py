@@ -15,6 +15,8 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from makersbot.calendar import standard_crontab
+
 HolidayCalendar = Literal["england-and-wales", "scotland", "northern-ireland", "none"]
 
 # Values people paste from examples; refusing them beats failing later with a 401 from Slack.
@@ -137,8 +139,6 @@ class Settings(BaseSettings):
     @field_validator("digest_schedule")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from makersbot.scheduler import standard_crontab
-
         try:
             CronTrigger.from_crontab(standard_crontab(value))
         except ValueError as exc:

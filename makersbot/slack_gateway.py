@@ -1,13 +1,17 @@
-"""Channel operations that need an answer before the bot can go on (create, join, invite).
+"""Slack calls that need an answer before the bot can go on: channels (create, join, invite,
+look up by name), permalinks and file uploads.
 
-Messages never go through here: they go through the outbox. This wrapper turns slack_sdk
-errors into `ChannelError` with Slack's error code, which services put into plain words.
+Messages never go through here: they go through the outbox. These wrappers turn slack_sdk
+errors into `SlackError` (or `ChannelError`) with Slack's error code, which services put into
+plain words, so no service imports slack_sdk.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -17,12 +21,16 @@ log = logging.getLogger(__name__)
 MAX_SUFFIX = 20
 
 
-class ChannelError(Exception):
-    """A channel operation Slack refused; `code` is Slack's error string."""
+class SlackError(Exception):
+    """A call Slack refused; `code` is Slack's error string."""
 
     def __init__(self, code: str) -> None:
         super().__init__(code)
         self.code = code
+
+
+class ChannelError(SlackError):
+    """A channel operation Slack refused."""
 
 
 @dataclass(frozen=True)
@@ -56,25 +64,15 @@ class SlackChannels:
 
     def _find_public(self, name: str) -> Channel | None:
         """The public, unarchived channel called `name`, joined; None if we cannot use it."""
-        cursor: str | None = None
-        while True:
-            try:
-                page = self.client.conversations_list(
-                    types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
-                )
-            except SlackApiError as exc:
-                raise ChannelError(str(exc.response.get("error"))) from None
-            for channel in page.get("channels") or []:
-                if channel.get("name") == name:
-                    try:
-                        self.client.conversations_join(channel=channel["id"])
-                    except SlackApiError as exc:
-                        log.info("cannot join existing #%s: %s", name, exc.response.get("error"))
-                        return None
-                    return Channel(id=channel["id"], name=name)
-            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-            if not cursor:
-                return None
+        for channel in public_channels(self.client):
+            if channel.get("name") == name:
+                try:
+                    self.client.conversations_join(channel=channel["id"])
+                except SlackApiError as exc:
+                    log.info("cannot join existing #%s: %s", name, exc.response.get("error"))
+                    return None
+                return Channel(id=channel["id"], name=name)
+        return None
 
     def invite(self, channel_id: str, user_id: str) -> None:
         """Invite a person; already being there is fine."""
@@ -95,3 +93,67 @@ class SlackChannels:
                     if code == "already_in_channel":
                         return
             raise ChannelError(code) from None
+
+
+def public_channels(client: WebClient) -> Iterator[dict[str, Any]]:
+    """Every public, unarchived channel, page by page (ChannelError when Slack refuses)."""
+    cursor: str | None = None
+    while True:
+        try:
+            page = client.conversations_list(
+                types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
+            )
+        except SlackApiError as exc:
+            raise ChannelError(str(exc.response.get("error"))) from None
+        yield from page.get("channels") or []
+        cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            return
+
+
+class SlackGateway:
+    """What the digest asks of Slack besides posting: find a channel, link to a message,
+    upload a file into a thread."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+
+    def find_channel(self, name: str) -> str | None:
+        """The id of the public channel called `name` (any case); None when there is none."""
+        for channel in public_channels(self.client):
+            if str(channel.get("name", "")).lower() == name.lower():
+                return str(channel["id"])
+        return None
+
+    def permalink(self, channel: str, ts: str) -> str:
+        """A link to a message; when Slack will not say, the link Slack's own links redirect to."""
+        try:
+            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
+        except SlackApiError:
+            return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+    def upload_file(
+        self,
+        content: bytes,
+        *,
+        filename: str,
+        title: str,
+        alt_text: str,
+        channel: str,
+        thread_ts: str,
+    ) -> None:
+        """Upload a file into a thread (files.getUploadURLExternal + completeUploadExternal).
+
+        SlackError when Slack refuses; connection errors are raised as they come.
+        """
+        try:
+            self.client.files_upload_v2(
+                content=content,
+                filename=filename,
+                title=title,
+                alt_txt=alt_text,
+                channel=channel,
+                thread_ts=thread_ts,
+            )
+        except SlackApiError as exc:
+            raise SlackError(str(exc.response.get("error"))) from None

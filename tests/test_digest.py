@@ -13,13 +13,16 @@ from slack_sdk.models.blocks import Block
 from sqlmodel import Session, func, select
 
 from makersbot.app import Bot, build
+from makersbot.calendar import DigestSchedule
 from makersbot.domain.digest import CouncilTally, HubDigest, Period, ProjectDigest, ProjectRef
 from makersbot.domain.messages import Message
 from makersbot.domain.requests import UserError
 from makersbot.render import SECTION_LIMIT, TEXT_LIMIT
-from makersbot.render_digest import MESSAGE_BUDGET, hub_messages, project_messages, to_terminal
-from makersbot.scheduler import DigestSchedule
+from makersbot.render_digest import hub_messages, to_terminal
+from makersbot.render_digest_parts import MESSAGE_BUDGET
+from makersbot.render_project_digest import project_messages
 from makersbot.services.digest import DigestService
+from makersbot.slack_gateway import SlackGateway
 from makersbot.store.models import (
     Council,
     DigestClaim,
@@ -269,7 +272,7 @@ def service(bot: Bot, hub: str | None, **kwargs: Any) -> DigestService:
     return DigestService(
         bot.db,
         bot.outbox,
-        bot.client,
+        SlackGateway(bot.client),
         schedule=DigestSchedule(),
         hub_channel=hub,
         admins=frozenset({ADMIN}),
@@ -492,7 +495,7 @@ def test_rendered_digests_pass_block_kit_validation_and_escape(bot: Bot, world: 
     validate(messages)
     text = str(messages[0].blocks)
     assert "&lt;!channel&gt; Welsh" in text and "<!channel>" not in text
-    assert "7 times; 2 gave for the first time" in messages[0].blocks[1]["text"]["text"]  # type: ignore[index]
+    assert "7 times; 2 gave for the first time" in messages[0].blocks[1]["text"]["text"]
     for digest in projects:
         validate(project_messages(digest))
 

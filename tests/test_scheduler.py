@@ -4,22 +4,18 @@ nation, week boundaries, catch-up at start, and the run record /healthz reports.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from sqlmodel import select
 
 from makersbot.app import Bot
+from makersbot.calendar import DigestSchedule, WorkingDayTrigger, next_run, standard_crontab
 from makersbot.db import Database
-from makersbot.scheduler import (
-    DigestSchedule,
-    Scheduler,
-    next_run,
-    record_run,
-    standard_crontab,
-)
+from makersbot.scheduler import Scheduler, record_run
 from makersbot.services.digest import DigestService
+from makersbot.slack_gateway import SlackGateway
 from makersbot.store.models import SchedulerRun
 
 
@@ -106,7 +102,7 @@ def test_week_keys_and_periods_follow_london_time() -> None:
 
 def test_a_monday_run_covers_the_seven_days_before_it(bot: Bot) -> None:
     digest = DigestService(
-        bot.db, bot.outbox, bot.client, schedule=DigestSchedule(), hub_channel=None
+        bot.db, bot.outbox, SlackGateway(bot.client), schedule=DigestSchedule(), hub_channel=None
     )
     period = digest.period_ending(utc(2026, 3, 30, 8))  # 09:00 BST, just after the change
     assert (period.start, period.end, period.key) == (
@@ -181,31 +177,12 @@ def test_started_on_easter_monday_it_waits_for_tuesday_and_catches_nothing_up(
 ) -> None:
     digest = FakeDigest()
     jobs = Scheduler(bot.db, DigestSchedule(), digest)
-    polled = threading.Event()
-    jobs.add_interval("poll", 3600, polled.set)
     jobs.start()
     try:
-        assert jobs.next_digest_at() == utc(2026, 4, 7, 8)
+        trigger = WorkingDayTrigger(DigestSchedule())
+        assert trigger.get_next_fire_time(None, datetime.now(UTC)) == utc(2026, 4, 7, 8)
         # Last week's run (30 March) is not caught up; Easter Monday's is still ahead.
         assert not digest.ran.wait(0.5)
     finally:
         jobs.shutdown()
     assert not jobs.running
-
-
-def test_interval_jobs_run_and_are_recorded(bot: Bot) -> None:
-    digest = FakeDigest(posted={"2026-W48"})
-    jobs = Scheduler(bot.db, DigestSchedule(), digest)
-    ran = threading.Event()
-    jobs.add_interval("mirror-poll", 0.05, ran.set)
-    jobs.start(catch_up=False)
-    try:
-        assert ran.wait(5)
-    finally:
-        jobs.shutdown()
-    deadline = datetime.now(UTC) + timedelta(seconds=5)
-    while datetime.now(UTC) < deadline:
-        with bot.db.session(read_only=True) as session:
-            if session.get(SchedulerRun, "mirror-poll") is not None:
-                return
-    raise AssertionError("the interval job's run was not recorded")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 WEEK = timedelta(days=7)
+# The two kinds of digest: the cross-council one in DIGEST_CHANNEL, and one per project channel.
+HUB, PROJECT = "hub", "project"
 
 # Ledger sources in the order the league shows them, with (singular, plural) words.
 GIVE_SOURCES: dict[str, tuple[str, str]] = {

@@ -16,28 +16,27 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from sqlalchemy import func, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from makersbot import chart
+from makersbot.calendar import DigestSchedule
 from makersbot.db import Database
-from makersbot.domain.digest import WEEK, HubDigest, Period, ProjectDigest
+from makersbot.domain.digest import HUB, PROJECT, WEEK, HubDigest, Period, ProjectDigest
 from makersbot.domain.messages import Message
 from makersbot.domain.requests import Outcome, UserError
 from makersbot.outbox import PERMANENT_ERRORS, Outbox
 from makersbot.render import plain
-from makersbot.render_digest import day, hub_messages, project_messages
-from makersbot.scheduler import DigestSchedule
-from makersbot.services import digest_data as data
-from makersbot.store import rows
-from makersbot.store.models import DigestClaim, SlackMessage, utcnow
+from makersbot.render_digest import hub_messages
+from makersbot.render_project_digest import project_messages
+from makersbot.services import digest_content as content
+from makersbot.slack_gateway import ChannelError, SlackError, SlackGateway
+from makersbot.store import digest_runs as runs
+from makersbot.store.digest_runs import PendingChart, message_key
+from makersbot.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-HUB, PROJECT = "hub", "project"
 CLAIM_BATCH = 200  # project channels claimed per transaction
 CHART_WINDOW = timedelta(days=1)  # a chart that could not be uploaded within a day is dropped
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
@@ -57,10 +56,6 @@ class DigestRun:
     project_posts: int
 
 
-def message_key(channel: str, period: str, seq: int) -> str:
-    return f"digest:{channel}:{period}:{seq}"
-
-
 class DigestService:
     """The hub digest in DIGEST_CHANNEL and a digest in each project channel with news."""
 
@@ -68,7 +63,7 @@ class DigestService:
         self,
         db: Database,
         outbox: Outbox,
-        client: WebClient,
+        slack: SlackGateway,
         *,
         schedule: DigestSchedule,
         hub_channel: str | None,
@@ -77,7 +72,7 @@ class DigestService:
     ) -> None:
         self.db = db
         self.outbox = outbox
-        self.client = client
+        self.slack = slack
         self.schedule = schedule
         self.hub_setting = hub_channel.strip() if hub_channel and hub_channel.strip() else None
         self.admins = admins
@@ -101,12 +96,12 @@ class DigestService:
 
     def build_hub(self, period: Period) -> HubDigest:
         with self.db.session(read_only=True) as session:
-            return data.build_hub(session, period)
+            return content.build_hub(session, period)
 
     def build(self, period: Period) -> tuple[HubDigest, list[ProjectDigest]]:
         """Every digest of a period: the hub's and each project's with news."""
         with self.db.session(read_only=True) as session:
-            return data.build_hub(session, period), data.project_digests(session, period)
+            return content.build_hub(session, period), content.project_digests(session, period)
 
     def preview(self, now: datetime | None = None) -> list[Message]:
         """The hub digest as it would look now; claims nothing."""
@@ -123,14 +118,7 @@ class DigestService:
         channel when there is no hub."""
         kind = HUB if self.hub_setting else PROJECT
         with self.db.session(read_only=True) as session:
-            found = session.exec(
-                select(col(DigestClaim.id)).where(
-                    col(DigestClaim.period) == period,
-                    col(DigestClaim.seq) == 0,
-                    col(DigestClaim.kind) == kind,
-                )
-            ).first()
-        return found is not None
+            return runs.is_claimed(session, period=period, kind=kind)
 
     def run_scheduled(self, at: datetime) -> DigestRun:
         """The scheduled digest for the run at `at` (covers the 7 days before it).
@@ -211,32 +199,9 @@ class DigestService:
         self, session: Session, channel: str, period: str, kind: str, force: bool
     ) -> str | None:
         """Claim the channel's digest for the period; the message key, or None when taken."""
-        seq = 0
-        if force:
-            top = session.execute(
-                select(func.max(col(DigestClaim.seq))).where(
-                    col(DigestClaim.channel) == channel, col(DigestClaim.period) == period
-                )
-            ).scalar()
-            seq = 0 if top is None else int(top) + 1
-        for _ in range(10):
-            key = message_key(channel, period, seq)
-            values = {
-                "channel": channel,
-                "period": period,
-                "seq": seq,
-                "kind": kind,
-                "message_key": key,
-                "claimed_at": self.clock(),
-            }
-            if rows.insert_ignore(
-                session, DigestClaim, values, conflict=["channel", "period", "seq"]
-            ):
-                return key
-            if not force:
-                return None
-            seq += 1  # a forced post raced another: take the next number
-        return None
+        return runs.claim_digest(
+            session, channel=channel, period=period, kind=kind, force=force, at=self.clock()
+        )
 
     def _publish(
         self, session: Session, channel: str, key: str, messages: Sequence[Message]
@@ -250,11 +215,7 @@ class DigestService:
 
     def _latest_claim(self, channel: str, period: str) -> str | None:
         with self.db.session(read_only=True) as session:
-            return session.exec(
-                select(col(DigestClaim.message_key))
-                .where(col(DigestClaim.channel) == channel, col(DigestClaim.period) == period)
-                .order_by(col(DigestClaim.seq).desc())
-            ).first()
+            return runs.latest_claim(session, channel=channel, period=period)
 
     def _already_there(self, hub: str, key: str) -> str:
         where = self.permalink(key)
@@ -266,14 +227,8 @@ class DigestService:
     def permalink(self, key: str) -> str | None:
         """A link to a posted message (None until the sender has posted it)."""
         with self.db.session(read_only=True) as session:
-            row = session.exec(select(SlackMessage).where(col(SlackMessage.key) == key)).first()
-            if row is None or row.ts is None:
-                return None
-            channel, ts = row.channel, row.ts
-        try:
-            return str(self.client.chat_getPermalink(channel=channel, message_ts=ts)["permalink"])
-        except SlackApiError:
-            return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+            posted = runs.posted_message(session, key=key)
+        return self.slack.permalink(*posted) if posted is not None else None
 
     # The hub channel -------------------------------------------------------------------
 
@@ -294,27 +249,19 @@ class DigestService:
         return self._hub_id
 
     def _find_channel(self, name: str) -> str:
-        cursor: str | None = None
         try:
-            while True:
-                page = self.client.conversations_list(
-                    types="public_channel", exclude_archived=True, limit=1000, cursor=cursor
-                )
-                for channel in page.get("channels") or []:
-                    if str(channel.get("name", "")).lower() == name.lower():
-                        return str(channel["id"])
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    break
-        except SlackApiError as exc:
+            found = self.slack.find_channel(name)
+        except ChannelError as exc:
             raise DigestChannelError(
                 f"I could not look up #{plain(name, 80)} (Slack said "
-                f"`{exc.response.get('error')}`). Set DIGEST_CHANNEL to the channel's id."
+                f"`{exc.code}`). Set DIGEST_CHANNEL to the channel's id."
             ) from None
-        raise DigestChannelError(
-            f"There is no public channel #{plain(name, 80)}. Create it, or set DIGEST_CHANNEL "
-            "to the id of a private channel the bot is in."
-        )
+        if found is None:
+            raise DigestChannelError(
+                f"There is no public channel #{plain(name, 80)}. Create it, or set DIGEST_CHANNEL "
+                "to the id of a private channel the bot is in."
+            )
+        return found
 
     # The chart -------------------------------------------------------------------------
 
@@ -327,75 +274,52 @@ class DigestService:
         """
         now = self.clock()
         with self.db.session(read_only=True) as session:
-            pending = session.execute(
-                data.columns(
-                    col(DigestClaim.id),
-                    col(DigestClaim.period),
-                    col(DigestClaim.claimed_at),
-                    col(SlackMessage.channel),
-                    col(SlackMessage.ts),
-                )
-                .join(SlackMessage, col(SlackMessage.key) == col(DigestClaim.message_key))
-                .where(
-                    col(DigestClaim.kind) == HUB,
-                    col(DigestClaim.chart_uploaded_at).is_(None),
-                    col(DigestClaim.claimed_at) >= now - CHART_WINDOW,
-                    col(SlackMessage.ts).is_not(None),
-                )
-            ).all()
+            pending = runs.charts_to_upload(session, since=now - CHART_WINDOW)
         uploaded = 0
-        for claim_id, period, claimed_at, channel, ts in pending:
-            retry = self._chart_retry.get(claim_id)
+        for claim in pending:
+            retry = self._chart_retry.get(claim.claim_id)
             if retry is not None and retry[1] > now:
                 continue
-            if not self._mark_chart(claim_id, now):
+            if not self._mark_chart(claim.claim_id, now):
                 continue
-            if self._upload_chart(claim_id, period, claimed_at, channel, ts):
+            if self._upload_chart(claim):
                 uploaded += 1
         return uploaded
 
-    def _upload_chart(
-        self, claim_id: int, period: str, end: datetime, channel: str, ts: str
-    ) -> bool:
+    def _upload_chart(self, claim: PendingChart) -> bool:
         with self.db.session(read_only=True) as session:
-            rows = data.chart_rows(session, end=end)
+            rows = content.chart_rows(session, end=claim.claimed_at)
         if not rows:
             return False  # eight quiet weeks: nothing to draw
-        title = f"Give and take per council, 8 weeks to {day(end.astimezone(self.schedule.zone))}"
+        title = chart.title(claim.claimed_at.astimezone(self.schedule.zone))
         try:
-            self.client.files_upload_v2(
-                content=chart.render_png(rows, title=title),
-                filename=f"makers-digest-{period}.png",
+            self.slack.upload_file(
+                chart.render_png(rows, title=title),
+                filename=f"makers-digest-{claim.period}.png",
                 title=title,
-                alt_txt=chart.alt_text(rows, title=title),
-                channel=channel,
-                thread_ts=ts,
+                alt_text=chart.alt_text(rows, title=title),
+                channel=claim.channel,
+                thread_ts=claim.ts,
             )
         except Exception as exc:
-            error = (
-                str(exc.response.get("error"))
-                if isinstance(exc, SlackApiError)
-                else type(exc).__name__
-            )
-            if error in PERMANENT_ERRORS:
-                log.warning("giving up on the chart of %s: %s", period, error)
-            else:
-                attempts = self._chart_retry.get(claim_id, (0, self.clock()))[0] + 1
-                delay = timedelta(seconds=min(2**attempts * 5, 1800))
-                self._chart_retry[claim_id] = (attempts, self.clock() + delay)
-                log.info("chart of %s failed (%s): retrying in %s", period, error, delay)
-                self._mark_chart(claim_id, None)
+            error = exc.code if isinstance(exc, SlackError) else type(exc).__name__
+            self._chart_failed(claim, error)
             return False
-        self._chart_retry.pop(claim_id, None)
+        self._chart_retry.pop(claim.claim_id, None)
         return True
+
+    def _chart_failed(self, claim: PendingChart, error: str) -> None:
+        """Give up on a permanent error; otherwise unmark the claim and retry with backoff."""
+        if error in PERMANENT_ERRORS:
+            log.warning("giving up on the chart of %s: %s", claim.period, error)
+            return
+        attempts = self._chart_retry.get(claim.claim_id, (0, self.clock()))[0] + 1
+        delay = timedelta(seconds=min(2**attempts * 5, 1800))
+        self._chart_retry[claim.claim_id] = (attempts, self.clock() + delay)
+        log.info("chart of %s failed (%s): retrying in %s", claim.period, error, delay)
+        self._mark_chart(claim.claim_id, None)
 
     def _mark_chart(self, claim_id: int, at: datetime | None) -> bool:
         """Set (or clear) chart_uploaded_at; True when this call changed it."""
         with self.db.session() as session:
-            stmt = update(DigestClaim).where(col(DigestClaim.id) == claim_id)
-            if at is not None:
-                stmt = stmt.where(col(DigestClaim.chart_uploaded_at).is_(None))
-            done = session.execute(
-                stmt.values(chart_uploaded_at=at).returning(DigestClaim.__table__.c.id)  # type: ignore[attr-defined]
-            ).first()
-        return done is not None
+            return runs.mark_chart(session, claim_id=claim_id, at=at)
