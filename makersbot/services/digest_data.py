@@ -79,6 +79,7 @@ def _ledger_counts(session: Session, start: datetime, end: datetime) -> list[Any
                 func.count(),
             )
             .where(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
+            .where(col(LedgerEntry.voided_at).is_(None))  # undone entries do not count
             .group_by(col(LedgerEntry.council_code), col(LedgerEntry.kind), col(LedgerEntry.source))
         ).all()
     )
@@ -141,6 +142,7 @@ def first_time_givers(session: Session, period: Period) -> list[str]:
             col(entry.occurred_at) >= period.start,
             col(entry.occurred_at) < period.end,
             col(entry.council_code).is_not(None),
+            col(entry.voided_at).is_(None),
         )
         .distinct()
     )
@@ -148,6 +150,7 @@ def first_time_givers(session: Session, period: Period) -> list[str]:
         earlier.c.council_code == col(Council.code),
         earlier.c.occurred_at < period.start,
         earlier.c.kind == LedgerKind.GIVE.value,
+        earlier.c.voided_at.is_(None),
     )
     rows = session.execute(
         select(col(Council.code)).where(col(Council.code).in_(gave_now), ~gave_before)
@@ -164,6 +167,7 @@ def chart_rows(session: Session, *, end: datetime, weeks: int = 8, top: int = 12
             col(entry.occurred_at) >= end - weeks * WEEK,
             col(entry.occurred_at) < end,
             col(entry.council_code).is_not(None),
+            col(entry.voided_at).is_(None),
         )
         .group_by(col(entry.council_code), col(entry.kind))
     ).all()
@@ -305,6 +309,7 @@ def _adopters(session: Session, project_ids: set[int], *, before: datetime) -> d
                 col(LedgerEntry.kind) == LedgerKind.TAKE.value,
                 col(LedgerEntry.council_code).is_not(None),
                 col(LedgerEntry.occurred_at) < before,
+                col(LedgerEntry.voided_at).is_(None),
             )
             .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
         ).all()
@@ -385,6 +390,7 @@ def give_back(session: Session, tallies: Sequence[CouncilTally]) -> list[GiveBac
                 col(LedgerEntry.project_id).in_(batch),
                 col(LedgerEntry.council_code).in_(codes),
                 col(LedgerEntry.kind) == LedgerKind.TAKE.value,
+                col(LedgerEntry.voided_at).is_(None),
             )
             .distinct()
         ).all():
@@ -475,6 +481,7 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
             col(LedgerEntry.occurred_at) < period.end,
             col(LedgerEntry.kind) == LedgerKind.GIVE.value,
             col(LedgerEntry.project_id).is_not(None),
+            col(LedgerEntry.voided_at).is_(None),
         )
         .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
     ).all():
