@@ -10,7 +10,7 @@ from handlers.actions import Actions
 from handlers.commands import COMMAND, Commands
 from handlers.events import Events
 from handlers.views import Views
-from makersbot.domain.projects import JOIN_ACTION, START_VIEW
+from makersbot.domain.projects import JOIN_ACTION, START_VIEW, UNDO_GIFT_ACTION
 
 # What the manifest must declare; a test keeps manifest.yml in step with these.
 COMMANDS = (COMMAND,)
@@ -28,6 +28,7 @@ def register(
     """
     app.command(COMMAND)(commands.acknowledge, commands.later)
     app.action(JOIN_ACTION)(actions.acknowledge, actions.join)
+    app.action(UNDO_GIFT_ACTION)(actions.acknowledge, actions.undo_gift)
     app.view(START_VIEW)(views.validate, views.start)
     app.event("app_home_opened")(events.acknowledge, events.home)
 

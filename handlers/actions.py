@@ -1,4 +1,5 @@
-"""Buttons. The Join button on a project card joins the person who clicked it."""
+"""Buttons. The Join button on a project card joins the person who clicked it; the Undo
+button on a `gave` announcement undoes that contribution (for its giver or an admin)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,16 @@ log = logging.getLogger(__name__)
 class Actions:
     """Bolt listeners for block actions: `app.action(JOIN_ACTION)(a.acknowledge, a.join)`."""
 
-    def __init__(self, projects: ProjectService, *, claim: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        projects: ProjectService,
+        *,
+        claim: Callable[[str], bool],
+        admins: frozenset[str] = frozenset(),
+    ) -> None:
         self.projects = projects
         self.claim = claim
+        self.admins = admins
 
     def acknowledge(self, ack: Any) -> None:
         """Bolt's ack function: the click is acknowledged at once, the work runs `later`."""
@@ -26,22 +34,45 @@ class Actions:
 
     def join(self, body: dict[str, Any], client: Any) -> None:
         """Join the project named by the button's value; reply only to the clicker."""
-        user = body.get("user") or {}
-        actions = body.get("actions") or [{}]
-        slug = str(actions[0].get("value") or "")
-        channel = str((body.get("channel") or {}).get("id") or "")
-        actor = Actor(
-            slack_user_id=str(user.get("id") or ""),
-            display_name=str(user.get("username") or user.get("name") or ""),
-            channel_id=channel,
-            request_key=str(body.get("trigger_id") or ""),
-        )
+        actor, value, channel = self._click(body)
         if actor.request_key and not self.claim(f"trigger:{actor.request_key}"):
             return
         try:
-            text = self.projects.join(actor, slug or None).reply
+            text = self.projects.join(actor, value or None).reply
         except UserError as exc:
             text = exc.message
+        self._tell(client, channel, actor, text)
+
+    def undo_gift(self, body: dict[str, Any], client: Any) -> None:
+        """Undo the contribution whose number is the button's value; reply to the clicker."""
+        actor, value, channel = self._click(body)
+        if actor.request_key and not self.claim(f"trigger:{actor.request_key}"):
+            return
+        try:
+            if not value.isdigit():
+                raise UserError("That button is out of date: use `/makers gave undo #number`.")
+            text = self.projects.undo_gift(actor, value).reply
+        except UserError as exc:
+            text = exc.message
+        self._tell(client, channel, actor, text)
+
+    def _click(self, body: dict[str, Any]) -> tuple[Actor, str, str]:
+        """Who clicked, the button's value, and the channel it was in."""
+        user = body.get("user") or {}
+        actions = body.get("actions") or [{}]
+        channel = str((body.get("channel") or {}).get("id") or "")
+        user_id = str(user.get("id") or "")
+        actor = Actor(
+            slack_user_id=user_id,
+            display_name=str(user.get("username") or user.get("name") or ""),
+            channel_id=channel,
+            is_admin=user_id in self.admins,
+            request_key=str(body.get("trigger_id") or ""),
+        )
+        return actor, str(actions[0].get("value") or ""), channel
+
+    @staticmethod
+    def _tell(client: Any, channel: str, actor: Actor, text: str) -> None:
         if channel:
             client.chat_postEphemeral(
                 channel=channel, user=actor.slack_user_id, **render.text_reply(text).as_kwargs()

@@ -8,6 +8,7 @@ acknowledge at once and reply through `respond` when done.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -202,7 +203,7 @@ class Commands:
 
     @subcommand(f"phase <project> <{PHASES}>")
     def phase(self, actor: Actor, args: str) -> Message:
-        """Report the phase a project has reached."""
+        """Report the phase a project has reached (its leads or an admin)."""
         words = args.split()
         if not words:
             raise Usage
@@ -211,7 +212,7 @@ class Commands:
 
     @subcommand("status <project> <text>")
     def status(self, actor: Actor, args: str) -> Message:
-        """Report how a project is going, in one line."""
+        """Report how a project is going, in one line (any of its makers)."""
         if not args:
             raise Usage
         return reply(self.projects.set_status(actor, args))
@@ -236,12 +237,24 @@ class Commands:
         """Your council uses what a project made: say so, and thank its makers."""
         return reply(self.projects.adopt(actor, args or None))
 
-    @subcommand("gave <project> <what>")
+    @subcommand("gave <project> <what> | gave undo [#number]")
     def gave(self, actor: Actor, args: str) -> Message:
-        """Record a contribution no tool sees: research, a workshop, funding."""
+        """Record a contribution no tool sees: research, a workshop, funding (or undo one)."""
         if not args:
             raise Usage
+        word, _, rest = args.partition(" ")
+        if word.lower() == "undo":
+            if rest and not re.fullmatch(r"#?\d+", rest.strip()):
+                raise Usage
+            return reply(self.projects.undo_gift(actor, rest))
         return reply(self.projects.gave(actor, args))
+
+    @subcommand("lead <project> @person")
+    def lead(self, actor: Actor, args: str) -> Message:
+        """Make another maker a lead (leads change the phase and choose leads)."""
+        if not args:
+            raise Usage
+        return reply(self.projects.make_lead(actor, args))
 
     @subcommand("link <project> github|trello <repo or board> [filters]", inline=False)
     def link(self, actor: Actor, args: str) -> Message:

@@ -37,7 +37,7 @@ from makersbot.services.digest import DigestService
 from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
 from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
-from makersbot.services.projects import ProjectService
+from makersbot.services.projects import ProjectRules, ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels, SlackGateway
 from makersbot.store import rows
@@ -162,7 +162,12 @@ def build(
     outbox = Outbox(wake=outbox_published.set, clock=clock)
     publisher = Publisher(outbox)
     register = register or default_register()
-    projects = ProjectService(db, SlackChannels(client), publisher, clock)
+    rules = ProjectRules(
+        gave_daily_cap=settings.makers_gave_daily_cap,
+        start_daily_cap=settings.makers_start_daily_cap,
+        digest_channel=settings.digest_channel,
+    )
+    projects = ProjectService(db, SlackChannels(client), publisher, clock, rules)
     people = PeopleService(db, register, publisher)
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
@@ -182,7 +187,7 @@ def build(
         links=links,
         digest=digest,
         commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
-        actions=Actions(projects, claim=claim),
+        actions=Actions(projects, claim=claim, admins=settings.admins),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
         clock=clock,

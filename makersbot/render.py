@@ -33,6 +33,9 @@ from makersbot.domain.projects import (
     START_NAME_BLOCK,
     START_NAME_INPUT,
     START_VIEW,
+    UNDO_GIFT_ACTION,
+    Gift,
+    Phase,
     ProjectCard,
 )
 
@@ -118,7 +121,8 @@ def _councils_line(card: ProjectCard) -> str:
 
 
 def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
-    """The pinned project card: name, phase, councils, latest status, links, Join button."""
+    """The pinned project card: name, phase, councils, latest status, links, and a Join
+    button unless the project is retired (nothing left to join)."""
     lead = plain(card.lead_council, 200) if card.lead_council else "not set yet"
     lines = [
         f"*Phase:* {phase_label(card.phase)}   *Lead council:* {lead}",
@@ -136,7 +140,7 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
         context.insert(0, f"<#{card.channel_id}>")
     context.extend(f"<{url}|{plain(label, 200)}>" for label, url in card.links)
     blocks.append(_context(" · ".join(context)))
-    if with_join:
+    if with_join and card.phase != Phase.RETIRED.value:
         blocks.append(
             ActionsBlock(
                 elements=[
@@ -151,6 +155,23 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
         )
     text = f"{card.name} — {card.phase}; councils: {_councils_line(card)}"
     return _message(escape(text), blocks)
+
+
+def gift_message(gift: Gift) -> Message:
+    """A `gave` announcement with its Undo button; once undone, struck through, no button."""
+    whom = plain(gift.council, 100) if gift.council else f"<@{gift.recorded_by}>"
+    line = f"🙌 {whom} gave: {plain(' '.join(gift.what.split()), 1000)}"
+    if gift.undone_by is None:
+        note = f"Recorded by <@{gift.recorded_by}> · contribution #{gift.id}"
+        button = ButtonElement(text="Undo", action_id=UNDO_GIFT_ACTION, value=str(gift.id))
+        blocks: list[Block] = [
+            SectionBlock(text=MarkdownTextObject(text=clip(line, SECTION_LIMIT)), accessory=button),
+            _context(note + " · they or an admin can undo it"),
+        ]
+        return _message(line, blocks)
+    line = f"~{line}~"
+    note = f"Undone by <@{gift.undone_by}>: contribution #{gift.id} no longer counts."
+    return _message(f"{line} {note}", [_section(line), _context(note)])
 
 
 def project_line(card: ProjectCard) -> str:

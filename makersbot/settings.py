@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     digest_holidays: HolidayCalendar = "england-and-wales"
     poll_interval: int = Field(default=300, ge=10)
     makers_admins: str = ""
+    makers_gave_daily_cap: int = Field(default=10, ge=0)
+    makers_start_daily_cap: int = Field(default=5, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

@@ -39,16 +39,33 @@ class Channel:
     name: str
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """Channels a new project must never take: the digest channel, other projects' channels."""
+
+    ids: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+
 class SlackChannels:
-    """Creates or reuses project channels and invites people into them."""
+    """Creates project channels (never taking over someone else's) and invites people."""
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        self._bot_user_id: str | None = None
 
-    def ensure_channel(self, name: str) -> Channel:
-        """Create `name`; when it is taken, reuse it if the bot can join, else add a suffix."""
+    def ensure_channel(self, name: str, *, reserved: Reserved | None = None) -> Channel:
+        """Create `name`, or the first free `name-2`, `name-3`…
+
+        An existing channel of that name is reused only when the bot created it and it is
+        not reserved, so a start that failed half-way finds its own channel again while a
+        channel someone else made (or the digest's, or another project's) is never taken.
+        """
+        reserved = reserved or Reserved()
         for attempt in range(1, MAX_SUFFIX + 1):
             candidate = name if attempt == 1 else f"{name[: 80 - 4]}-{attempt}"
+            if candidate in reserved.names:
+                continue
             try:
                 response = self.client.conversations_create(name=candidate)
                 channel = response["channel"]
@@ -58,20 +75,37 @@ class SlackChannels:
                 if code != "name_taken":
                     raise ChannelError(code) from None
             existing = self._find_public(candidate)
-            if existing is not None:
-                return existing
+            if (
+                existing is not None
+                and existing["id"] not in reserved.ids
+                and existing.get("creator") == self._bot_user()
+                and self._join(existing["id"], candidate)
+            ):
+                return Channel(id=existing["id"], name=candidate)
         raise ChannelError("name_taken")
 
-    def _find_public(self, name: str) -> Channel | None:
-        """The public, unarchived channel called `name`, joined; None if we cannot use it."""
+    def _bot_user(self) -> str:
+        """The bot's own user id (asked once): the creator of the channels it made."""
+        if self._bot_user_id is None:
+            try:
+                self._bot_user_id = str(self.client.auth_test()["user_id"])
+            except SlackApiError as exc:
+                raise ChannelError(str(exc.response.get("error"))) from None
+        return self._bot_user_id
+
+    def _join(self, channel_id: str, name: str) -> bool:
+        try:
+            self.client.conversations_join(channel=channel_id)
+        except SlackApiError as exc:
+            log.info("cannot join existing #%s: %s", name, exc.response.get("error"))
+            return False
+        return True
+
+    def _find_public(self, name: str) -> dict[str, Any] | None:
+        """The public, unarchived channel called `name`, as Slack describes it, or None."""
         for channel in public_channels(self.client):
             if channel.get("name") == name:
-                try:
-                    self.client.conversations_join(channel=channel["id"])
-                except SlackApiError as exc:
-                    log.info("cannot join existing #%s: %s", name, exc.response.get("error"))
-                    return None
-                return Channel(id=channel["id"], name=name)
+                return dict(channel)
         return None
 
     def invite(self, channel_id: str, user_id: str) -> None:

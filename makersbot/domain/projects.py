@@ -11,6 +11,7 @@ from enum import StrEnum
 # Ids of the project card's Join button and of the start-a-project form: shared by the
 # renderer that emits them and the handler that receives them.
 JOIN_ACTION = "makers_join"
+UNDO_GIFT_ACTION = "makers_undo_gift"
 START_VIEW = "makers_start"
 START_NAME_BLOCK = "name"
 START_NAME_INPUT = "name_input"
@@ -42,6 +43,14 @@ class LedgerKind(StrEnum):
     TAKE = "take"
 
 
+class Verification(StrEnum):
+    """How a ledger entry was checked, kept with it so that the digest can be audited."""
+
+    MEMBER = "member"  # recorded in Slack by a member (lead, maker or adopter) of the project
+    ADMIN = "admin"  # recorded in Slack by an admin (MAKERS_ADMINS) who is not a member
+    WEBHOOK = "webhook"  # reported by GitHub or Trello (a signed delivery or the bot's poll)
+
+
 @dataclass(frozen=True)
 class ProjectCard:
     """Everything a project card or catalogue line shows."""
@@ -60,6 +69,17 @@ class ProjectCard:
     member_count: int
     links: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Gift:
+    """A contribution recorded with `/makers gave`, as its announcement shows it."""
+
+    id: int
+    recorded_by: str  # Slack user id of the giver
+    council: str | None  # the giver's council (short name), when known
+    what: str
+    undone_by: str | None = None  # Slack user id of who undid it
 
 
 def slugify(name: str) -> str:

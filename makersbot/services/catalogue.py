@@ -12,7 +12,7 @@ from makersbot.domain.projects import ProjectCard
 from makersbot.domain.requests import Actor
 from makersbot.publishing import Publisher
 from makersbot.services.cards import load_cards
-from makersbot.services.project_flow import Clock, ProjectFlow
+from makersbot.services.project_flow import Clock, ProjectFlow, ProjectRules
 from makersbot.slack_gateway import SlackChannels
 from makersbot.store import people as people_store
 from makersbot.store import projects as project_store
@@ -45,9 +45,14 @@ class ProjectCatalogue(ProjectFlow):
     """`/makers list` and `info`, and the projects a person belongs to."""
 
     def __init__(
-        self, db: Database, channels: SlackChannels, publisher: Publisher, clock: Clock
+        self,
+        db: Database,
+        channels: SlackChannels,
+        publisher: Publisher,
+        clock: Clock,
+        rules: ProjectRules | None = None,
     ) -> None:
-        super().__init__(db, channels, publisher, clock)
+        super().__init__(db, channels, publisher, clock, rules)
         # `list` and `info` answer inside Slack's acknowledgement: cards are cached until any
         # project changes (project_store.catalogue_version), which every process can see.
         self._cards = CardCache()

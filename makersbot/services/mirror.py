@@ -22,7 +22,7 @@ from makersbot import render_mirror
 from makersbot.db import Database
 from makersbot.domain.messages import Message
 from makersbot.domain.mirror import ItemView, LinkView
-from makersbot.domain.projects import LedgerKind
+from makersbot.domain.projects import LedgerKind, Verification
 from makersbot.outbox import Outbox
 from makersbot.store import ledger as ledger_store
 from makersbot.store import mirror as mirror_store
@@ -94,6 +94,8 @@ class MirrorService:
                 github_login=github,
                 trello_username=trello,
                 description=credit.description,
+                recorded_by=change.source,
+                verification=Verification.WEBHOOK.value,
             ),
         )
 

@@ -7,15 +7,16 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from makersbot.db import Database
+from makersbot.domain.messages import Message
 from makersbot.domain.projects import Role
 from makersbot.domain.requests import Actor, UserError
 from makersbot.publishing import Publisher
-from makersbot.render import plain
+from makersbot.render import plain, slack_time
 from makersbot.slack_gateway import SlackChannels
 from makersbot.store import people as people_store
 from makersbot.store import projects as project_store
@@ -26,6 +27,17 @@ NO_COUNCIL_HINT = (
     "Tell us your council with `/makers iam council <name>` and this will count for it."
 )
 WHICH_PROJECT = "Which project? Name it, or type the command in the project's channel."
+# Daily caps count over a rolling 24 hours: no midnight to wait for or to game.
+DAY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class ProjectRules:
+    """The limits and reserved names that keep projects trustworthy (from Settings)."""
+
+    gave_daily_cap: int = 10  # MAKERS_GAVE_DAILY_CAP
+    start_daily_cap: int = 5  # MAKERS_START_DAILY_CAP; admins are exempt
+    digest_channel: str | None = None  # DIGEST_CHANNEL: never a project's channel
 
 
 def no_such_project(ref: str) -> UserError:
@@ -38,6 +50,7 @@ class Announcement:
 
     key: str
     text: str
+    message: Message | None = None  # a richer message (with buttons) instead of `text`
 
 
 @dataclass
@@ -61,9 +74,9 @@ class ProjectChange:
         """Keep the change in the project's history, which the digest reads."""
         self.history.append((kind, value, by))
 
-    def announce(self, key: str, text: str) -> None:
+    def announce(self, key: str, text: str, message: Message | None = None) -> None:
         """Tell the project channel (mrkdwn written by us, quotes escaped)."""
-        self.announcement = Announcement(key, text)
+        self.announcement = Announcement(key, text, message)
 
 
 class ProjectFlow:
@@ -75,11 +88,13 @@ class ProjectFlow:
         channels: SlackChannels,
         publisher: Publisher,
         clock: Clock,
+        rules: ProjectRules | None = None,
     ) -> None:
         self.db = db
         self.channels = channels
         self.publisher = publisher
         self.clock = clock
+        self.rules = rules or ProjectRules()
 
     # Finding ---------------------------------------------------------------------------
 
@@ -146,14 +161,20 @@ class ProjectFlow:
                     at=now,
                 )
             if change.announcement is not None:
-                self.publisher.announce(
-                    session,
-                    project,
-                    key=f"project:{change.project_id}:{change.announcement.key}",
-                    text=change.announcement.text,
-                )
+                self._publish_announcement(session, project, change.announcement)
             if card:
                 self.publisher.project_card(session, project)
+
+    def _publish_announcement(
+        self, session: Session, project: Project, announcement: Announcement
+    ) -> None:
+        key = f"project:{project.id}:{announcement.key}"
+        if announcement.message is None:
+            self.publisher.announce(session, project, key=key, text=announcement.text)
+        elif project.channel_id is not None:
+            self.publisher.outbox.publish(
+                session, key=key, channel=project.channel_id, message=announcement.message
+            )
 
     # People ----------------------------------------------------------------------------
 
@@ -163,16 +184,49 @@ class ProjectFlow:
             session, slack_user_id=actor.slack_user_id, display_name=actor.display_name
         )
 
-    def _require_member(self, session: Session, actor: Actor, project: Project) -> Person:
-        person = self._person(session, actor)
+    def _role(self, session: Session, person: Person, project: Project) -> str | None:
+        """The person's role in the project, or None when they are not a member."""
         assert project.id is not None and person.id is not None
         member = project_store.membership(session, project_id=project.id, person_id=person.id)
-        if not actor.is_admin and (member is None or member.role == Role.ADOPTER.value):
+        return member.role if member is not None else None
+
+    def _require_member(self, session: Session, actor: Actor, project: Project) -> Person:
+        """The asking person, who must be a maker or lead of the project, or an admin."""
+        person = self._person(session, actor)
+        role = self._role(session, person, project)
+        if not actor.is_admin and role not in (Role.LEAD.value, Role.MAKER.value):
             raise UserError(
                 f"Only the makers of *{plain(project.name, 100)}* can do that. "
                 f"Join first: `/makers join {project.slug}`."
             )
         return person
+
+    def _require_lead(self, session: Session, actor: Actor, project: Project, what: str) -> Person:
+        """The asking person, who must be a lead of the project or an admin."""
+        person = self._person(session, actor)
+        if actor.is_admin or self._role(session, person, project) == Role.LEAD.value:
+            return person
+        assert project.id is not None
+        leads = project_store.leads(session, project_id=project.id)
+        ask = (
+            "Ask " + ", ".join(f"<@{lead}>" for lead in leads) + " or an admin."
+            if leads
+            else "It has no lead: ask an admin."
+        )
+        raise UserError(
+            f"Only a lead of *{plain(project.name, 100)}* or an admin can {what}. {ask}"
+        )
+
+    @staticmethod
+    def _over_cap(times: list[datetime], cap: int, now: datetime) -> str | None:
+        """When `cap` things were done in the 24 hours before `now` (`times`, oldest first),
+        the moment one more is allowed, for Slack; None while under the cap."""
+        if len(times) < cap:
+            return None
+        if cap == 0:
+            raise ValueError("a cap of 0 has no next time: callers word it themselves")
+        # A slot frees up 24 hours after the oldest of the last `cap`.
+        return slack_time(max(times[len(times) - cap] + DAY, now))
 
     def _council_name(self, session: Session, person: Person) -> str | None:
         if person.council_code is None:

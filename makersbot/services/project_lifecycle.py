@@ -4,15 +4,16 @@ through the phases and its status changes."""
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from sqlmodel import Session
 
-from makersbot.domain.projects import LedgerKind, Phase, Role, slugify
+from makersbot.domain.projects import LedgerKind, Phase, Role, Verification, slugify
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.render import plain
-from makersbot.services.project_flow import NO_COUNCIL_HINT, ProjectFlow
-from makersbot.slack_gateway import ChannelError
+from makersbot.services.project_flow import DAY, NO_COUNCIL_HINT, ProjectFlow
+from makersbot.slack_gateway import ChannelError, Reserved
 from makersbot.store import ledger as ledger_store
 from makersbot.store import projects as project_store
 from makersbot.store.models import Person
@@ -28,7 +29,8 @@ CHANNEL_HELP = {
 
 
 class ProjectLifecycle(ProjectFlow):
-    """`/makers start`, `phase` and `status`."""
+    """`/makers start`, `phase` and `status`: leads (or admins) move the phase, any maker
+    reports a status."""
 
     def start(self, actor: Actor, name: str, description: str = "") -> Outcome:
         """Create a project, its channel and pinned card; the starter's council gives."""
@@ -48,7 +50,11 @@ class ProjectLifecycle(ProjectFlow):
                     f"Join it with `/makers join {existing.slug}`, or pick another name."
                 )
             person = self._person(session, actor)
-            project_id = self._create(session, person, slug, name, description, at=now)
+            if not actor.is_admin:
+                self._check_start_cap(session, person, now)
+            project_id = self._create(
+                session, person, slug, name, description, at=now, by=actor.slack_user_id
+            )
             has_council = person.council_code is not None
         # Outside the transaction: Slack calls can take seconds and the project must exist
         # whatever Slack says.
@@ -67,6 +73,7 @@ class ProjectLifecycle(ProjectFlow):
         description: str,
         *,
         at: datetime,
+        by: str,
     ) -> int:
         """The project row, its starter as lead, and the starter's give; returns its id."""
         project = project_store.add_project(
@@ -93,15 +100,45 @@ class ProjectLifecycle(ProjectFlow):
                 person_id=person.id,
                 council_code=person.council_code,
                 description=f"started {name}",
+                recorded_by=by,
+                verification=Verification.MEMBER.value,
             ),
         )
         return project.id
+
+    def _check_start_cap(self, session: Session, person: Person, now: datetime) -> None:
+        """Refuse a start beyond MAKERS_START_DAILY_CAP in 24 hours (admins never get here)."""
+        assert person.id is not None
+        cap = self.rules.start_daily_cap
+        if cap == 0:
+            raise UserError("Only admins can start projects here (MAKERS_START_DAILY_CAP is 0).")
+        started = project_store.started_since(session, person_id=person.id, since=now - DAY)
+        again = self._over_cap(started, cap, now)
+        if again is not None:
+            raise UserError(
+                f"You have started {len(started)} project(s) in the last 24 hours, and one "
+                f"person can start {cap} a day. You can start another after {again}, or ask "
+                "an admin: admins have no limit."
+            )
+
+    def _reserved_channels(self) -> Reserved:
+        """Channels `start` must never take: every project's, and the digest channel."""
+        with self.db.session(read_only=True) as session:
+            ids, names = project_store.project_channels(session)
+        hub = (self.rules.digest_channel or "").strip().lstrip("#")
+        if re.fullmatch(r"[CG][A-Z0-9]{6,}", hub):
+            ids |= {hub}
+        elif hub:
+            names |= {hub.lower()}
+        return Reserved(ids=ids, names=names)
 
     def _open_channel(self, project_id: int, slack_user_id: str) -> str:
         with self.db.session(read_only=True) as session:
             slug = project_store.get_project(session, project_id=project_id).slug
         try:
-            channel = self.channels.ensure_channel(CHANNEL_PREFIX + slug)
+            channel = self.channels.ensure_channel(
+                CHANNEL_PREFIX + slug, reserved=self._reserved_channels()
+            )
             self.channels.invite(channel.id, slack_user_id)
         except ChannelError as exc:
             why = CHANNEL_HELP.get(exc.code, f"Slack said `{exc.code}`")
@@ -122,7 +159,7 @@ class ProjectLifecycle(ProjectFlow):
         """Move a project to a phase; the card and the digest show it."""
         with self._changing(actor, ref) as change:
             project = change.project
-            person = self._require_member(change.session, actor, project)
+            person = self._require_lead(change.session, actor, project, "change its phase")
             if project.phase == phase.value:
                 raise UserError(f"*{plain(project.name, 100)}* is already in {phase.value}.")
             before = project.phase

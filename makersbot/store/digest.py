@@ -66,6 +66,7 @@ def ledger_counts(session: Session, *, start: datetime, end: datetime) -> list[L
                 func.count(),
             )
             .where(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
+            .where(col(LedgerEntry.voided_at).is_(None))  # undone entries do not count
             .group_by(col(LedgerEntry.council_code), col(LedgerEntry.kind), col(LedgerEntry.source))
         ).all()
     ]
@@ -87,6 +88,7 @@ def first_time_givers(session: Session, *, period: Period) -> list[str]:
             col(entry.occurred_at) >= period.start,
             col(entry.occurred_at) < period.end,
             col(entry.council_code).is_not(None),
+            col(entry.voided_at).is_(None),
         )
         .distinct()
     )
@@ -94,6 +96,7 @@ def first_time_givers(session: Session, *, period: Period) -> list[str]:
         earlier.c.council_code == col(Council.code),
         earlier.c.occurred_at < period.start,
         earlier.c.kind == LedgerKind.GIVE.value,
+        earlier.c.voided_at.is_(None),
     )
     rows = session.execute(
         select(col(Council.code)).where(col(Council.code).in_(gave_now), ~gave_before)
@@ -112,6 +115,7 @@ def council_totals(
             col(entry.occurred_at) >= start,
             col(entry.occurred_at) < end,
             col(entry.council_code).is_not(None),
+            col(entry.voided_at).is_(None),
         )
         .group_by(col(entry.council_code), col(entry.kind))
     ).all()
@@ -137,6 +141,7 @@ def adopters(session: Session, *, project_ids: set[int], before: datetime) -> di
                 col(LedgerEntry.kind) == LedgerKind.TAKE.value,
                 col(LedgerEntry.council_code).is_not(None),
                 col(LedgerEntry.occurred_at) < before,
+                col(LedgerEntry.voided_at).is_(None),
             )
             .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
         ).all()
@@ -158,6 +163,7 @@ def taken_from(
                 col(LedgerEntry.project_id).in_(batch),
                 col(LedgerEntry.council_code).in_(codes),
                 col(LedgerEntry.kind) == LedgerKind.TAKE.value,
+                col(LedgerEntry.voided_at).is_(None),
             )
             .distinct()
         ).all():
@@ -175,6 +181,7 @@ def project_gives(session: Session, *, period: Period) -> dict[int, dict[str | N
             col(LedgerEntry.occurred_at) < period.end,
             col(LedgerEntry.kind) == LedgerKind.GIVE.value,
             col(LedgerEntry.project_id).is_not(None),
+            col(LedgerEntry.voided_at).is_(None),
         )
         .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
     ).all():

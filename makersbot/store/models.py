@@ -112,6 +112,12 @@ class LedgerEntry(SQLModel, table=True):
     description: str = Field(default="", max_length=500)
     occurred_at: datetime = Field(default_factory=utcnow)
     dedupe_key: str = Field(unique=True, max_length=200)
+    # The audit trail: who recorded it (a Slack user id, or the tool: "github", "trello") and
+    # how it was checked (domain.projects.Verification); an undone entry keeps its row, voided.
+    recorded_by: str = Field(default="", max_length=40)
+    verification: str = Field(default="", max_length=20)
+    voided_at: datetime | None = None
+    voided_by: str | None = Field(default=None, max_length=40)
 
 
 class SeenRequest(SQLModel, table=True):

@@ -215,3 +215,45 @@ def record_update(
     session.add(
         ProjectUpdate(project_id=project_id, kind=kind, value=value, person_id=person_id, at=at)
     )
+
+
+def leads(session: Session, *, project_id: int) -> list[str]:
+    """Slack user ids of a project's leads, longest-serving first."""
+    rows = session.exec(
+        select(Person.slack_user_id)
+        .join(Membership, col(Membership.person_id) == Person.id)
+        .where(Membership.project_id == project_id, Membership.role == Role.LEAD.value)
+        .order_by(col(Membership.joined_at), col(Membership.id))
+    ).all()
+    return list(rows)
+
+
+def members(session: Session, *, project_id: int) -> list[tuple[Membership, Person]]:
+    """Every membership of a project with its person, earliest first."""
+    rows = session.exec(
+        select(Membership, Person)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(Membership.project_id == project_id)
+        .order_by(col(Membership.joined_at), col(Membership.id))
+    ).all()
+    return [(m, p) for m, p in rows]
+
+
+def started_since(session: Session, *, person_id: int, since: datetime) -> list[datetime]:
+    """When a person started projects since `since`, oldest first."""
+    rows = session.exec(
+        select(Project.created_at)
+        .where(Project.created_by_id == person_id, col(Project.created_at) > since)
+        .order_by(col(Project.created_at))
+    ).all()
+    return list(rows)
+
+
+def project_channels(session: Session) -> tuple[frozenset[str], frozenset[str]]:
+    """The ids and names of every channel a project already has: never another's to take."""
+    rows = session.exec(
+        select(Project.channel_id, Project.channel_name).where(col(Project.channel_id).is_not(None))
+    ).all()
+    ids = frozenset(str(i) for i, _ in rows if i)
+    names = frozenset(str(n) for _, n in rows if n)
+    return ids, names
