@@ -18,18 +18,9 @@ from typing import Any
 import pytest
 
 from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.github.gateway import GitHubGateway
-from integrations.github.webhook import (
-    HANDLERS,
-    IGNORED,
-    IssuePoll,
-    RepoInfo,
-    dispatch_key,
-    item_dedupe_key,
-    item_from_issue,
-    parse,
-    verify_signature,
-)
+from integrations.github.gateway import GitHubGateway, IssuePoll, RepoInfo
+from integrations.github.items import item_dedupe_key, item_from_issue
+from integrations.github.webhook import HANDLERS, IGNORED, dispatch_key, parse, verify_signature
 from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_signature
 
@@ -935,20 +926,6 @@ def test_poll_and_webhook_agree_on_state_and_dedupe_key(
     assert change.item == polled
     assert change.dedupe_key == item_dedupe_key(polled)
     assert change.dedupe_key == f"github:octo/bins#7@{issue['updated_at'][:-1]}+00:00"
-
-
-def test_help_wanted(fake: FakeGitHub, gateway: GitHubGateway) -> None:
-    fake.add_issue("octo/bins", 1, "First one", labels=["good first issue"])
-    fake.add_issue("octo/bins", 2, "Needs hands", labels=["help wanted", "bug"])
-    fake.add_issue("octo/bins", 3, "Both", labels=["help wanted", "good first issue"])
-    fake.add_issue("octo/bins", 4, "Just a bug", labels=["bug"])
-    fake.add_issue("octo/bins", 5, "Done already", labels=["help wanted"], state="closed")
-    fake.add_issue("octo/bins", 6, "A PR", labels=["help wanted"], pull_request={})
-    found = gateway.help_wanted("octo/bins")
-    assert [i.number for i in found] == [3, 2, 1]  # most recently updated first
-    assert all(i.kind == "issue" and not i.closed for i in found)
-    assert [i.number for i in gateway.help_wanted("octo/bins", limit=2)] == [3, 2]
-    assert [i.number for i in gateway.help_wanted("octo/bins", labels=("bug",))] == [4, 2]
 
 
 def test_enterprise_server_base_url(fake: FakeGitHub) -> None:

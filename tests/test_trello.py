@@ -20,15 +20,14 @@ import pytest
 import yaml
 
 from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.trello.gateway import TrelloGateway, card_state
+from integrations.trello.gateway import BoardInfo, TrelloGateway
+from integrations.trello.items import card_state, looks_done
+from integrations.trello.poll import ActionPage
 from integrations.trello.webhook import (
     HANDLERS,
     IGNORED,
-    ActionPage,
-    BoardInfo,
     callback_signature,
     dispatch_key,
-    looks_done,
     parse,
     parse_action,
     verify_signature,
@@ -157,6 +156,7 @@ def test_card_created() -> None:
             "created by tomaszkolek in Intermediate",
             new,
             state_change=True,
+            destination="Intermediate",
         )
     ]
 
@@ -170,6 +170,7 @@ def test_card_moved_between_lists() -> None:
             "moved Basics → Intermediate by tomaszkolek",
             moved,
             state_change=True,
+            destination="Intermediate",
         )
     ]
 
@@ -193,6 +194,8 @@ def test_card_moved_into_a_done_list_earns_the_mover_a_give() -> None:
             moved,
             state_change=True,
             credits=(credit,),
+            destination="Done ✅",
+            done=True,
         )
     ]
 
@@ -320,6 +323,7 @@ def test_rest_actions_recorded_by_ruby_trello() -> None:
             copied,
             actor="hoppertest",
             state_change=True,
+            destination="L1",
         )
     ]
     [deleted] = parse_action(recorded("deleteCard"))
@@ -597,7 +601,7 @@ def test_a_hung_trello_times_out_as_an_integration_error() -> None:
     assert raised.value.status is None and "token-abcdef" not in str(raised.value)
 
 
-def test_help_wanted_lists_open_cards_of_matching_lists(
+def test_open_cards_reads_the_open_cards_of_open_lists(
     fake: FakeTrello, gateway: TrelloGateway
 ) -> None:
     for list_id, name in [("l1", "To do"), ("l2", "Help wanted 🙋"), ("l3", "Up for grabs")]:
@@ -647,9 +651,10 @@ def test_help_wanted_lists_open_cards_of_matching_lists(
         due=at("2026-12-01T09:00:00"),
         **common,
     )
-    assert gateway.help_wanted(IT2) == (audit, bins)
-    assert gateway.help_wanted(IT2, limit=1) == (audit,)
-    assert gateway.help_wanted(IT2, pattern="nothing matches") == ()
+    cards = gateway.open_cards(IT2)
+    # Archived cards and cards in closed lists are left out; the rest keep Trello's order.
+    assert [card.key for card in cards] == ["trello:c1", "trello:c3", "trello:c2"]
+    assert cards[1:] == (audit, bins)
 
 
 def test_card_state_reads_a_card_as_the_rest_api_recorded_it() -> None:

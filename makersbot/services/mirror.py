@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from integrations.changes import Change, ItemState
-from integrations.github.webhook import item_dedupe_key
+from integrations.github.items import item_dedupe_key
 from makersbot import render_mirror
 from makersbot.db import Database
 from makersbot.domain.messages import Message
