@@ -316,7 +316,7 @@ IGNORED: frozenset[str] = frozenset(
 
 # The events a handler reads (what a repository webhook subscribes to, and what the delivery
 # route stores); every other event is answered 2xx and dropped before it is stored.
-EVENTS: frozenset[str] = frozenset(key.split(".")[0] for key in HANDLERS)
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys(key.split(".")[0] for key in HANDLERS))
 # Events whose handlers need an action: a delivery of one without it is malformed.
 _ACTION_EVENTS = frozenset(key.split(".")[0] for key in HANDLERS if "." in key)
 
