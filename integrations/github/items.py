@@ -70,11 +70,6 @@ def item_from_issue(repo_full_name: str, issue_json: Mapping[str, Any]) -> ItemS
     return issue_state(repo_full_name, validate(Issue, issue_json, "issue"))
 
 
-def item_from_pull_request(repo_full_name: str, pull_json: Mapping[str, Any]) -> ItemState:
-    """`ItemState` of a REST / webhook pull request object."""
-    return pull_request_state(repo_full_name, validate(PullRequest, pull_json, "pull_request"))
-
-
 def ref(item: ItemState) -> str:
     """`Owner/Repo#42`, as people write it."""
     return f"{item.container_name}#{item.number}"

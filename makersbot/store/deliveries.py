@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -60,10 +59,3 @@ def claim_deliveries(session: Session, *, now: datetime, until: datetime, batch:
 def get_delivery(session: Session, *, delivery_id: int) -> Delivery | None:
     return session.get(Delivery, delivery_id)
 
-
-def release_claims(session: Session) -> None:
-    """Free every unprocessed delivery's claim: for one process starting up, when nobody
-    else can hold one."""
-    session.execute(
-        update(Delivery).where(col(Delivery.processed_at).is_(None)).values(claimed_until=None)
-    )
