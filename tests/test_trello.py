@@ -423,6 +423,32 @@ def test_unknown_action_types_and_actions_without_a_card_give_nothing() -> None:
     )
 
 
+def test_odd_field_types_read_as_missing_as_trello_clients_do() -> None:
+    # Trello leaves out what did not change; a value of the wrong type is read as absent,
+    # never as a reason to refuse the delivery.
+    payload = fixture("trello_creating_card.json")
+    action = payload["action"]
+    action["data"]["card"].update(name=5, idShort="20", shortLink=None, closed="yes")
+    action["data"]["list"] = "Intermediate"
+    action["data"]["board"] = []  # no board: the poll's board is used, here none
+    action["memberCreator"] = {"username": ["tomaszkolek"]}
+    [found] = parse(payload)
+    assert found.item == ItemState(
+        source="trello",
+        key="trello:572b84076b9f7ff48a8c6638",
+        container="",
+        container_name="",
+        kind="card",
+        number=None,
+        title="",
+        url="",
+        state="",
+        closed=False,
+        updated_at=at("2016-05-05T17:33:59.341"),
+    )
+    assert (found.summary, found.actor, found.destination) == ("created", None, None)
+
+
 # -- signatures -------------------------------------------------------------------------------
 
 SECRET = "app-secret-1234"
