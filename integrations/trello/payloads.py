@@ -42,7 +42,7 @@ Text = Annotated[str, PlainValidator(_text)]
 Whole = Annotated[int | None, PlainValidator(_whole)]
 Time = Annotated[datetime | None, PlainValidator(parse_time)]
 IsTrue = Annotated[bool, PlainValidator(lambda value: value is True)]
-Anything = Annotated[dict[str, Any], PlainValidator(_object)]
+JsonObject = Annotated[dict[str, Any], PlainValidator(_object)]
 # An object field: a missing or non-object value reads as the empty object.
 Some = BeforeValidator(_object)
 
@@ -107,7 +107,7 @@ def _board(value: object) -> dict[str, Any] | None:
 class ActionData(Model):
     board: Annotated[Named | None, BeforeValidator(_board)] = None
     card: Annotated[CardRef, Some] = CardRef()
-    old: Anything = Field(default_factory=dict)  # previous values of what changed
+    old: JsonObject = Field(default_factory=dict)  # previous values of what changed
     list_: Annotated[Named, Some] = Field(default=Named(), alias="list")
     list_before: Annotated[Named, Some] = Field(default=Named(), alias="listBefore")
     list_after: Annotated[Named, Some] = Field(default=Named(), alias="listAfter")
@@ -152,7 +152,7 @@ class Card(Model):
     closed: IsTrue = False
     labels: Annotated[tuple[Label, ...], PlainValidator(_many(Label))] = ()
     members: Annotated[tuple[Member, ...], PlainValidator(_many(Member))] = ()
-    badges: Anything = Field(default_factory=dict)
+    badges: JsonObject = Field(default_factory=dict)
     due: Time = None
     date_last_activity: Time = Field(default=None, alias="dateLastActivity")
 
