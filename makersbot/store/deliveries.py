@@ -58,4 +58,3 @@ def claim_deliveries(session: Session, *, now: datetime, until: datetime, batch:
 
 def get_delivery(session: Session, *, delivery_id: int) -> Delivery | None:
     return session.get(Delivery, delivery_id)
-
