@@ -23,9 +23,7 @@ from handlers.actions import Actions
 from handlers.commands import Commands
 from handlers.events import Events
 from handlers.views import Views
-from integrations.github import webhook as github
 from integrations.github.gateway import GitHubGateway
-from integrations.trello import webhook as trello
 from integrations.trello.gateway import TrelloGateway
 from makersbot.calendar import DigestSchedule
 from makersbot.councils import CouncilRegister, default_register
@@ -33,10 +31,13 @@ from makersbot.db import Database
 from makersbot.outbox import Outbox, SlackSender
 from makersbot.publishing import Publisher
 from makersbot.services.deliveries import DeliveryService
+from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.services.digest import DigestService
-from makersbot.services.links import GitHubApi, LinkService, TrelloApi, WebhookSettings
+from makersbot.services.link_sources import GitHubApi, GitHubLinks, TrelloApi, TrelloLinks
+from makersbot.services.links import LinkService
 from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
+from makersbot.services.polling import LinkPoller
 from makersbot.services.projects import ProjectRules, ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels, SlackGateway
@@ -213,16 +214,15 @@ def _delivery_service(
     clock: Clock,
     wake: Callable[[], None],
 ) -> DeliveryService:
+    github_secret = settings.secret("github_webhook_secret")
+    trello_secret = settings.secret("trello_api_secret")
     return DeliveryService(
         db,
         mirror,
-        github_secret=settings.secret("github_webhook_secret"),
-        trello_secret=settings.secret("trello_api_secret"),
-        trello_callback_url=settings.trello_callback_url,
-        parse_github=github.parse,
-        parse_trello=trello.parse,
-        verify_github=github.verify_signature,
-        verify_trello=trello.verify_signature,
+        sources=(
+            github_source(github_secret),
+            trello_source(trello_secret, settings.trello_callback_url),
+        ),
         clock=clock,
         wake=wake,
     )
@@ -251,17 +251,24 @@ def _link_service(
     github_gateway: GitHubApi | None,
     trello_gateway: TrelloApi | None,
 ) -> LinkService:
+    github_secret = settings.secret("github_webhook_secret")
+    trello_secret = settings.secret("trello_api_secret")
+    github_api = github_gateway or _github_gateway(settings)
+    trello_api = trello_gateway or _trello_gateway(settings)
+    poller = LinkPoller(
+        db,
+        mirror,
+        github=github_api,
+        trello=trello_api,
+        poll_interval=settings.poll_interval,
+        clock=clock,
+    )
     return LinkService(
         db,
         mirror,
-        github=github_gateway or _github_gateway(settings),
-        trello=trello_gateway or _trello_gateway(settings),
-        webhooks=WebhookSettings(
-            public_url=settings.public_url,
-            github_secret=settings.secret("github_webhook_secret"),
-            trello_secret=settings.secret("trello_api_secret"),
-            poll_interval=settings.poll_interval,
-        ),
+        poller,
+        sources=(GitHubLinks(github_api, github_secret), TrelloLinks(trello_api, trello_secret)),
+        public_url=settings.public_url,
         clock=clock,
         resolve=projects.split_ref,
     )

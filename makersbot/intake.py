@@ -14,10 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
-
 from makersbot.db import Database
-from makersbot.store.models import Delivery
+from makersbot.store import deliveries as delivery_store
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +69,5 @@ class DeliveryIntake:
                 claimed.add(key)
 
     def _insert(self, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
-        table = Delivery.__table__  # type: ignore[attr-defined]
-        insert = postgresql.insert if self.db.is_postgres else sqlite.insert
-        stmt = (
-            insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            .returning(table.c.source, table.c.delivery_id)
-        )
         with self.db.session() as session:
-            inserted = session.execute(stmt).all()
-        return {(str(source), str(delivery_id)) for source, delivery_id in inserted}
+            return delivery_store.insert_deliveries(session, deliveries=rows)

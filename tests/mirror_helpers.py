@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from makersbot.app import Bot, build
 from makersbot.domain.requests import Actor
+from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.store.models import Project
 from tests.conftest import Clock, make_settings
 from tests.fakes.github import FakeGitHub
@@ -59,6 +60,15 @@ def mirror_bot(
     bot = build(settings, clock=clock, per_channel_interval=0)
     bot.db.upgrade()
     return bot
+
+
+def accept_webhooks(bot: Bot, *, github: str | None = None, trello: str | None = None) -> None:
+    """Let `bot` accept GitHub / Trello webhooks signed with these secrets (a bot built
+    without them refuses every delivery), Trello's for the callback URL of PUBLIC_URL."""
+    if github is not None:
+        bot.deliveries.sources["github"] = github_source(github)
+    if trello is not None:
+        bot.deliveries.sources["trello"] = trello_source(trello, TRELLO_CALLBACK)
 
 
 def start_project(bot: Bot, name: str = "Hello world") -> Project:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +18,10 @@ from typing import Any
 import pytest
 
 from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.github.gateway import GitHubGateway
-from integrations.github.webhook import (
-    HANDLERS,
-    IGNORED,
-    IssuePoll,
-    RepoInfo,
-    dispatch_key,
-    item_dedupe_key,
-    item_from_issue,
-    parse,
-    verify_signature,
-)
+from integrations.github import poll as github_poll
+from integrations.github.gateway import GitHubGateway, IssuePoll, RepoInfo
+from integrations.github.items import item_dedupe_key, item_from_issue
+from integrations.github.webhook import HANDLERS, IGNORED, dispatch_key, parse, verify_signature
 from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_signature
 
@@ -622,6 +614,65 @@ def test_webhook_item_is_the_item_of_the_issue_json() -> None:
     assert item_from_issue(HELLO, payload["issue"]) == change.item
 
 
+# -- polling: what changed since the last look -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the mirror stored of an item, as `integrations.github.poll` reads it."""
+
+    state: str = "open"
+    closed: bool = False
+    title: str = "Byao1276 patch 1"
+    labels: tuple[str, ...] = ()
+    people: tuple[str, ...] = ()
+    source_updated_at: datetime | None = datetime(2019, 11, 26, 7, tzinfo=UTC)
+
+
+def test_a_merge_seen_by_poll_earns_the_credit_a_webhook_gives() -> None:
+    # The key and the words of a merge's credit are built in one place for both paths.
+    [by_webhook] = parse_fixture("reallyfastci/webhook-pr-close.json")
+    assert by_webhook.item is not None and by_webhook.credits
+    seen = {by_webhook.item.key: Stored()}
+    [by_poll] = github_poll.changes([by_webhook.item], seen, now=NOW)
+    assert (by_poll.action, by_poll.summary, by_poll.state_change) == ("merged", "merged", True)
+    assert by_poll.dedupe_key == by_webhook.dedupe_key
+    assert by_poll.credits == by_webhook.credits
+    # Seen merged before: a later change earns nothing again. Not newer: nothing to apply.
+    [again] = github_poll.changes(
+        [by_webhook.item], {by_webhook.item.key: Stored("merged")}, now=NOW
+    )
+    assert (again.action, again.credits) == ("updated", ())
+    assert by_webhook.item.updated_at is not None
+    current = Stored(source_updated_at=by_webhook.item.updated_at)
+    assert github_poll.changes([by_webhook.item], {by_webhook.item.key: current}, now=NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("stored", "action", "summary"),
+    [
+        (None, "opened", "opened by Codertocat"),
+        (Stored(state="closed", closed=True), "reopened", "reopened"),
+        (Stored(title="Spelling error"), "edited", "renamed from “Spelling error”"),
+        (Stored(title=ISSUE_1.title, labels=("x",)), "labeled", "labels: bug"),
+        (Stored(title=ISSUE_1.title, labels=("bug",)), "assigned", "assigned: Codertocat"),
+        (
+            Stored(title=ISSUE_1.title, labels=("bug",), people=("Codertocat",)),
+            "updated",
+            "updated",
+        ),
+    ],
+)
+def test_poll_names_what_changed_as_a_webhook_would(
+    stored: Stored | None, action: str, summary: str
+) -> None:
+    item = replace(ISSUE_1, updated_at=NOW)
+    seen = {} if stored is None else {item.key: stored}
+    [change] = github_poll.changes([item], seen, now=NOW)
+    assert (change.action, change.summary, change.credits) == (action, summary, ())
+    assert change.dedupe_key == item_dedupe_key(item)
+
+
 # -- signatures ---------------------------------------------------------------------------------
 
 DOCS_SECRET = "It's a Secret to Everybody"
@@ -935,20 +986,6 @@ def test_poll_and_webhook_agree_on_state_and_dedupe_key(
     assert change.item == polled
     assert change.dedupe_key == item_dedupe_key(polled)
     assert change.dedupe_key == f"github:octo/bins#7@{issue['updated_at'][:-1]}+00:00"
-
-
-def test_help_wanted(fake: FakeGitHub, gateway: GitHubGateway) -> None:
-    fake.add_issue("octo/bins", 1, "First one", labels=["good first issue"])
-    fake.add_issue("octo/bins", 2, "Needs hands", labels=["help wanted", "bug"])
-    fake.add_issue("octo/bins", 3, "Both", labels=["help wanted", "good first issue"])
-    fake.add_issue("octo/bins", 4, "Just a bug", labels=["bug"])
-    fake.add_issue("octo/bins", 5, "Done already", labels=["help wanted"], state="closed")
-    fake.add_issue("octo/bins", 6, "A PR", labels=["help wanted"], pull_request={})
-    found = gateway.help_wanted("octo/bins")
-    assert [i.number for i in found] == [3, 2, 1]  # most recently updated first
-    assert all(i.kind == "issue" and not i.closed for i in found)
-    assert [i.number for i in gateway.help_wanted("octo/bins", limit=2)] == [3, 2]
-    assert [i.number for i in gateway.help_wanted("octo/bins", labels=("bug",))] == [4, 2]
 
 
 def test_enterprise_server_base_url(fake: FakeGitHub) -> None:

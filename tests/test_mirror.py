@@ -21,6 +21,7 @@ from tests.mirror_helpers import (
     BOARD,
     FIXTURES,
     REPO,
+    accept_webhooks,
     fixture,
     github_delivery,
     issue_event,
@@ -125,7 +126,7 @@ def test_every_github_fixture_gets_2xx_over_http(server: Server, fake_slack: Fak
         from tests.fakes.signing import github_headers
 
         headers = github_headers("github-webhook-secret", body, event, f"d-{path}")
-        server.bot.deliveries.github_secret = "github-webhook-secret"
+        accept_webhooks(server.bot, github="github-webhook-secret")
         response = server.post("/github/webhook", body, headers)
         assert 200 <= response.status_code < 300, (path, response.status_code, response.text)
     assert wait_until(lambda: all(d.processed_at for d in rows(server.bot, Delivery)))
@@ -133,8 +134,7 @@ def test_every_github_fixture_gets_2xx_over_http(server: Server, fake_slack: Fak
 
 
 def test_every_trello_fixture_gets_2xx_over_http(server: Server) -> None:
-    server.bot.deliveries.trello_secret = "trello-app-secret"
-    server.bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    accept_webhooks(server.bot, trello="trello-app-secret")
     paths = sorted((FIXTURES / "trello").glob("*/*.json"))
     assert len(paths) >= 20
     for path in paths:
@@ -148,7 +148,7 @@ def test_every_trello_fixture_gets_2xx_over_http(server: Server) -> None:
 
 
 def test_bad_signatures_get_401_and_store_nothing(server: Server) -> None:
-    server.bot.deliveries.github_secret = "right"
+    accept_webhooks(server.bot, github="right")
     body = json.dumps(issue_event(1, "x", updated="2026-11-26T10:00:00Z")).encode()
     from tests.fakes.signing import github_headers
 
@@ -156,8 +156,7 @@ def test_bad_signatures_get_401_and_store_nothing(server: Server) -> None:
     missing = {k: v for k, v in wrong.items() if k != "X-Hub-Signature-256"}
     assert server.post("/github/webhook", body, wrong).status_code == 401
     assert server.post("/github/webhook", body, missing).status_code == 401
-    server.bot.deliveries.trello_secret = "right"
-    server.bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    accept_webhooks(server.bot, trello="right")
     tbody, theaders = trello_delivery(fixture("trello/zulip/trello_creating_card.json"))
     theaders["X-Trello-Webhook"] = "bm90IGl0"
     assert server.post("/trello/webhook", tbody, theaders).status_code == 401
@@ -264,9 +263,9 @@ def test_duplicates_and_webhook_plus_poll_change_once(
     mbot: Bot, fake_slack: FakeSlack, fake_github: FakeGitHub
 ) -> None:
     start_project(mbot)
-    with mbot.db.session() as session:  # a link that polls: no webhook
-        pass
     link(mbot, f"hello-world github {REPO}")
+    # The link has a webhook, and is polled as well now and then (GitHub drops deliveries).
+    assert rows(mbot, Link)[0].webhook_id is not None
     mbot.sender.drain()
     fake_slack.clear()
     payload = issue_event(7, "Parking permits", updated="2026-11-26T11:00:00Z")
@@ -280,7 +279,8 @@ def test_duplicates_and_webhook_plus_poll_change_once(
         linked.etag = None
         linked.cursor = "2026-11-26T10:00:00+00:00"
         session.add(linked)
-    mbot.links.poll_link(rows(mbot, Link)[0].id)
+    assert mbot.links.poll_link(rows(mbot, Link)[0].id) == 0  # nothing new to apply
+    assert rows(mbot, Link)[0].cursor == "2026-11-26T11:00:00+00:00"  # yet it did read #7
     settle(mbot)
     assert len(rows(mbot, Delivery)) == 1
     assert len([e for e in rows(mbot, MirrorEvent) if e.item_key.endswith("#7")]) == 1
@@ -315,7 +315,7 @@ def test_hostile_titles_are_escaped(mbot: Bot, fake_slack: FakeSlack) -> None:
     link(mbot, f"hello-world github {REPO}")
     hostile = "<!channel> <@U123> & <script>"
     deliver_github(mbot, "issues", issue_event(13, hostile, updated="2026-11-26T12:00:00Z"))
-    mbot.deliveries.trello_secret = "trello-app-secret"
+    accept_webhooks(mbot, trello="trello-app-secret")
     mbot.links.link(ALICE, f"hello-world trello {BOARD}")
     card = fixture("trello/zulip/trello_creating_card.json")
     card["action"]["data"]["card"]["name"] = hostile
@@ -390,8 +390,7 @@ def test_trello_polling_mirrors_new_actions_once(
     assert bot.links.poll_link(link_id) == 1
     assert bot.links.poll_link(link_id) == 0
     # The same action by webhook afterwards changes nothing more.
-    bot.deliveries.trello_secret = "trello-app-secret"
-    bot.deliveries.trello_callback_url = "https://makers.example.gov.uk/trello/webhook"
+    accept_webhooks(bot, trello="trello-app-secret")
     body, headers = trello_delivery({"model": {"id": BOARD}, "action": created})
     bot.deliveries.accept_trello(lower(headers), body)
     settle(bot)

@@ -20,15 +20,14 @@ import pytest
 import yaml
 
 from integrations.changes import Change, Credit, IntegrationError, ItemState, MalformedPayload
-from integrations.trello.gateway import TrelloGateway, card_state
+from integrations.trello.gateway import BoardInfo, TrelloGateway
+from integrations.trello.items import card_state, looks_done
+from integrations.trello.poll import ActionPage
 from integrations.trello.webhook import (
     HANDLERS,
     IGNORED,
-    ActionPage,
-    BoardInfo,
     callback_signature,
     dispatch_key,
-    looks_done,
     parse,
     parse_action,
     verify_signature,
@@ -424,6 +423,32 @@ def test_unknown_action_types_and_actions_without_a_card_give_nothing() -> None:
     )
 
 
+def test_odd_field_types_read_as_missing_as_trello_clients_do() -> None:
+    # Trello leaves out what did not change; a value of the wrong type is read as absent,
+    # never as a reason to refuse the delivery.
+    payload = fixture("trello_creating_card.json")
+    action = payload["action"]
+    action["data"]["card"].update(name=5, idShort="20", shortLink=None, closed="yes")
+    action["data"]["list"] = "Intermediate"
+    action["data"]["board"] = []  # no board: the poll's board is used, here none
+    action["memberCreator"] = {"username": ["tomaszkolek"]}
+    [found] = parse(payload)
+    assert found.item == ItemState(
+        source="trello",
+        key="trello:572b84076b9f7ff48a8c6638",
+        container="",
+        container_name="",
+        kind="card",
+        number=None,
+        title="",
+        url="",
+        state="",
+        closed=False,
+        updated_at=at("2016-05-05T17:33:59.341"),
+    )
+    assert (found.summary, found.actor, found.destination) == ("created", None, None)
+
+
 # -- signatures -------------------------------------------------------------------------------
 
 SECRET = "app-secret-1234"
@@ -602,7 +627,7 @@ def test_a_hung_trello_times_out_as_an_integration_error() -> None:
     assert raised.value.status is None and "token-abcdef" not in str(raised.value)
 
 
-def test_help_wanted_lists_open_cards_of_matching_lists(
+def test_open_cards_reads_the_open_cards_of_open_lists(
     fake: FakeTrello, gateway: TrelloGateway
 ) -> None:
     for list_id, name in [("l1", "To do"), ("l2", "Help wanted 🙋"), ("l3", "Up for grabs")]:
@@ -652,9 +677,10 @@ def test_help_wanted_lists_open_cards_of_matching_lists(
         due=at("2026-12-01T09:00:00"),
         **common,
     )
-    assert gateway.help_wanted(IT2) == (audit, bins)
-    assert gateway.help_wanted(IT2, limit=1) == (audit,)
-    assert gateway.help_wanted(IT2, pattern="nothing matches") == ()
+    cards = gateway.open_cards(IT2)
+    # Archived cards and cards in closed lists are left out; the rest keep Trello's order.
+    assert [card.key for card in cards] == ["trello:c1", "trello:c3", "trello:c2"]
+    assert cards[1:] == (audit, bins)
 
 
 def test_card_state_reads_a_card_as_the_rest_api_recorded_it() -> None:

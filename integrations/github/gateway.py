@@ -1,12 +1,8 @@
-"""GitHub's JSON shapes (REST and webhook payloads), issue JSON → `ItemState`, and the
-PyGithub gateway.
+"""The GitHub REST client: the only place PyGithub is used.
 
-The pydantic models read only the fields we use and ignore the rest, so new GitHub fields
-never break anything. `item_from_issue` is shared by webhook parsing (`integrations.github`)
-and polling, so an issue seen both ways becomes the same `ItemState` and the same dedupe
-key. `GitHubGateway` is the only place PyGithub is used: it returns our own frozen
-dataclasses and turns every PyGithub / requests failure into `IntegrationError`, whose
-message never holds the token.
+`GitHubGateway` returns our own frozen dataclasses (issue JSON becomes `ItemState` through
+`items.py`, exactly as webhooks do) and turns every PyGithub / requests failure into
+`IntegrationError`, whose message never holds the token.
 """
 
 from __future__ import annotations
@@ -16,266 +12,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import requests
 import urllib3
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import BadAttributeException
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-)
 
-from integrations.changes import IntegrationError, ItemState, MalformedPayload
-
-__all__ = [
-    "GitHubGateway",
-    "IssuePoll",
-    "RepoInfo",
-    "item_dedupe_key",
-    "item_from_issue",
-    "item_from_pull_request",
-]
-
-# -- the JSON shapes we read (only the fields we use; GitHub adds fields all the time) -----
-
-
-def _utc(value: datetime) -> datetime:
-    """Stdlib-UTC aware times, so `isoformat()` (part of dedupe keys) is always `+00:00`."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-T = TypeVar("T")
-# A list GitHub may send as null (older payloads): read as empty.
-Many = Annotated[tuple[T, ...], BeforeValidator(lambda value: () if value is None else value)]
-
-
-class Model(BaseModel):
-    """Base of every payload model: unknown fields are ignored, never an error."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class User(Model):
-    login: str
-    type: str | None = None
-
-    @property
-    def is_bot(self) -> bool:
-        """Apps act as `type: Bot` users named `something[bot]`; they earn no credit."""
-        return self.type == "Bot" or self.login.endswith("[bot]")
-
-
-class Label(Model):
-    name: str
-
-
-class PullLink(Model):
-    """`issue.pull_request`: present when the "issue" is a pull request."""
-
-    merged_at: UtcDatetime | None = None
-
-
-class Milestone(Model):
-    title: str
-
-
-class _Item(Model):
-    number: int
-    title: str
-    html_url: str
-    state: str
-    updated_at: UtcDatetime
-    user: User | None = None
-    labels: Many[Label] = ()
-    assignees: Many[User] = ()
-    comments: int | None = None
-    draft: bool | None = None
-    milestone: Milestone | None = None
-
-
-class Issue(_Item):
-    state_reason: str | None = None
-    pull_request: PullLink | None = None
-    repository_url: str | None = None
-
-
-class PullRequest(_Item):
-    merged: bool | None = None
-    merged_at: UtcDatetime | None = None
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def one_line(error: ValidationError) -> str:
-    """The first validation problem as `where: what`, for a 400 answer or a log line."""
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "payload"
-    return f"{where}: {first['msg']}".replace("\n", " ")
-
-
-def validate(model: type[M], data: Any, what: str) -> M:
-    """`model` from JSON data, or `MalformedPayload` saying what is missing."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise MalformedPayload(f"{what}: {one_line(error)}") from None
-
-
-# -- webhook payloads (only what integrations.github's handlers read) ---------------------------
-
-
-class Repo(Model):
-    full_name: str
-
-
-class From(Model):
-    from_: str | None = Field(default=None, alias="from")  # null when the old text was
-
-
-class Changes(Model):
-    title: From | None = None  # issues / pull_request edited
-    body: From | None = None
-    name: From | None = None  # label edited
-    new_repository: Repo | None = None  # issues transferred
-
-
-class Team(Model):
-    name: str
-
-
-class Event(Model):
-    repository: Repo
-    sender: User | None = None  # a GitHub App's own deliveries may lack it
-    changes: Changes | None = None
-    label: Label | None = None
-    assignee: User | None = None
-    milestone: Milestone | None = None
-    requested_reviewer: User | None = None
-    requested_team: Team | None = None
-
-
-class IssuesEvent(Event):
-    issue: Issue
-
-
-class PullRequestEvent(Event):
-    pull_request: PullRequest
-
-
-class Comment(Model):
-    body: str | None = None
-    created_at: UtcDatetime | None = None
-
-
-class CommentEvent(Event):
-    issue: Issue
-    comment: Comment
-
-
-class Review(Model):
-    id: int
-    user: User | None = None
-    body: str | None = None
-    state: str = ""
-    submitted_at: UtcDatetime | None = None
-
-
-class ReviewEvent(Event):
-    pull_request: PullRequest
-    review: Review
-
-
-class LabelEvent(Event):
-    label: Label
-
-
-class Forkee(Model):
-    full_name: str
-    owner: User
-    created_at: UtcDatetime | None = None
-
-
-class ForkEvent(Event):
-    forkee: Forkee
-
-
-# -- ItemState --------------------------------------------------------------------------------
-
-
-def _state(item: _Item, merged: bool) -> str:
-    if merged:
-        return "merged"
-    if item.state == "closed":
-        return "closed"
-    return "draft" if item.draft else "open"
-
-
-def _item_state(repo_full_name: str, item: _Item, *, kind: str, merged: bool) -> ItemState:
-    container = repo_full_name.lower()
-    return ItemState(
-        source="github",
-        key=f"github:{container}#{item.number}",
-        container=container,
-        container_name=repo_full_name,
-        kind=kind,
-        number=item.number,
-        title=item.title,
-        url=item.html_url,
-        state=_state(item, merged),
-        closed=item.state == "closed" or merged,
-        labels=tuple(label.name for label in item.labels),
-        people=tuple(person.login for person in item.assignees),
-        author=item.user.login if item.user else None,
-        author_is_bot=bool(item.user and item.user.is_bot),
-        comments=item.comments,
-        updated_at=item.updated_at,
-    )
-
-
-def issue_state(repo_full_name: str, issue: Issue) -> ItemState:
-    """The state of an issue, or of a PR seen through the issues API (kind "pr")."""
-    pull = issue.pull_request
-    return _item_state(
-        repo_full_name,
-        issue,
-        kind="pr" if pull is not None else "issue",
-        merged=pull is not None and pull.merged_at is not None,
-    )
-
-
-def pull_request_state(repo_full_name: str, pull: PullRequest) -> ItemState:
-    """The state of a PR from a `pull_request` object (webhooks of PR events)."""
-    merged = bool(pull.merged) or pull.merged_at is not None
-    return _item_state(repo_full_name, pull, kind="pr", merged=merged)
-
-
-def item_from_issue(repo_full_name: str, issue_json: Mapping[str, Any]) -> ItemState:
-    """`ItemState` of a REST / webhook issue object; raises `MalformedPayload` if it lacks
-    number, title, html_url, state or updated_at."""
-    return issue_state(repo_full_name, validate(Issue, issue_json, "issue"))
-
-
-def item_from_pull_request(repo_full_name: str, pull_json: Mapping[str, Any]) -> ItemState:
-    """`ItemState` of a REST / webhook pull request object."""
-    return pull_request_state(repo_full_name, validate(PullRequest, pull_json, "pull_request"))
-
-
-def item_dedupe_key(item: ItemState) -> str:
-    """`github:owner/repo#42@<updated_at ISO>`: what a webhook and a poll of the same change
-    both compute, so the mirror applies it once."""
-    if item.updated_at is None:
-        raise ValueError(f"{item.key} has no updated_at")
-    return f"{item.key}@{item.updated_at.isoformat()}"
-
+from integrations.changes import IntegrationError, ItemState
+from integrations.github.items import item_from_issue
+from integrations.github.payloads import utc
 
 # -- the gateway ------------------------------------------------------------------------------
 
@@ -316,7 +63,7 @@ def _repo_name(full_name: str) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _loads(body: str) -> Any:
@@ -448,35 +195,6 @@ class GitHubGateway:
                 pages += 1
                 next_url = self._next(response_headers)
             return IssuePoll(etag=new_etag, not_modified=False, items=tuple(found.values()))
-
-    def help_wanted(
-        self,
-        full_name: str,
-        labels: Sequence[str] = ("good first issue", "help wanted"),
-        limit: int = 5,
-    ) -> tuple[ItemState, ...]:
-        """Open issues (not PRs) with any of `labels`, most recently updated first."""
-        name = _repo_name(full_name)
-        found: dict[int, ItemState] = {}
-        with self._errors(f"listing help-wanted issues of {name}"):
-            for label in labels:
-                # GitHub's `labels=a,b` means *both*; one query per label gives *either*.
-                params = {
-                    "state": "open",
-                    "labels": label,
-                    "sort": "updated",
-                    "direction": "desc",
-                    "per_page": 100,
-                }
-                _, data = self._github.requester.requestJsonAndCheck(
-                    "GET", f"/repos/{name}/issues", parameters=params
-                )
-                for issue in data if isinstance(data, list) else []:
-                    item = item_from_issue(self._repo_of(issue, name), issue)
-                    if item.kind == "issue" and item.number is not None:
-                        found[item.number] = item
-        newest = sorted(found.values(), key=lambda item: item.updated_at or datetime.min)
-        return tuple(reversed(newest))[: max(limit, 0)]
 
     @staticmethod
     def _next(headers: Mapping[str, Any]) -> str | None:

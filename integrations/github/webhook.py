@@ -1,17 +1,13 @@
-"""GitHub webhooks: signature check, and deliveries parsed into `Change`s.
+"""GitHub webhooks: signature check, the dispatch table, and deliveries parsed into `Change`s.
 
 `parse(event, payload)` looks up `HANDLERS["event.action"]` (or `HANDLERS["event"]` for
 events without an action, such as `fork`). Events and actions in `IGNORED`, and any we do not
 know, give `[]`: the route still answers 2xx, because GitHub adds events all the time.
 
-Each handler validates only the fields it reads (pydantic models with `extra="ignore"`), so
-new GitHub fields never break parsing, and a payload missing what a handler needs raises
-`MalformedPayload` with a one-line reason (the route answers 400). GitHub.com and
-Enterprise Server payloads are read the same way; `organization`, `installation` and
-`enterprise` are never required.
-
-The gateway (`GitHubGateway`) and the issue → `ItemState` mapping shared with polling live
-in `integrations.github_api`; they are re-exported here.
+Each handler validates only the fields it reads (`payloads.py`), so new GitHub fields never
+break parsing, and a payload missing what a handler needs raises `MalformedPayload` with a
+one-line reason (the route answers 400). Items, credits and dedupe keys come from
+`items.py`, shared with polling.
 """
 
 from __future__ import annotations
@@ -24,41 +20,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from integrations.changes import Change, Credit, ItemState, MalformedPayload
-from integrations.github.gateway import (
+from integrations.github import items
+from integrations.github.payloads import (
     CommentEvent,
     Event,
     ForkEvent,
-    GitHubGateway,
-    IssuePoll,
     IssuesEvent,
     LabelEvent,
     PullRequestEvent,
-    RepoInfo,
     ReviewEvent,
-    User,
-    issue_state,
-    item_dedupe_key,
-    item_from_issue,
-    item_from_pull_request,
-    pull_request_state,
     validate,
 )
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "HANDLERS",
-    "IGNORED",
-    "GitHubGateway",
-    "IssuePoll",
-    "RepoInfo",
-    "dispatch_key",
-    "item_dedupe_key",
-    "item_from_issue",
-    "item_from_pull_request",
-    "parse",
-    "verify_signature",
-]
 
 # -- signatures -------------------------------------------------------------------------------
 
@@ -92,17 +66,6 @@ def _actor(event: Event) -> str | None:
 def _by(event: Event) -> str:
     actor = _actor(event)
     return f" by {actor}" if actor else ""
-
-
-def _credit(kind: str, source: str, who: User | None, key: str, text: str) -> tuple[Credit, ...]:
-    """One credit, or none when the earner is unknown or a bot (an app earns no credit)."""
-    if who is None or who.is_bot:
-        return ()
-    return (Credit(kind=kind, source=source, login=who.login, dedupe_key=key, description=text),)
-
-
-def _ref(item: ItemState) -> str:
-    return f"{item.container_name}#{item.number}"
 
 
 def _edited(event: Event) -> str:
@@ -161,7 +124,7 @@ def _change(event: Event, item: ItemState, action: str, summary: str, **more: An
     """A change to an item; by default dated and deduplicated by the item's `updated_at`,
     exactly as a poll of the same change would be."""
     more.setdefault("occurred_at", item.updated_at)
-    more.setdefault("dedupe_key", item_dedupe_key(item))
+    more.setdefault("dedupe_key", items.item_dedupe_key(item))
     return Change(
         source="github",
         container=item.container,
@@ -175,14 +138,12 @@ def _change(event: Event, item: ItemState, action: str, summary: str, **more: An
     )
 
 
-def _closed(event: Event, item: ItemState, author: User | None, reason: str | None) -> Change:
+def _closed(event: Event, item: ItemState, reason: str | None) -> Change:
     """A close: a merged PR (credit to its author), an unmerged PR, or an issue (credit to
     whoever closed it as completed)."""
     by = _by(event)
     if item.state == "merged":
-        key = f"github:pr_merged:{item.container}#{item.number}"
-        text = f"pull request {_ref(item)} merged: {item.title}"
-        credits = _credit("give", "github:pr_merged", author, key, text)
+        credits = items.merged_credit(item)
         return _change(event, item, "merged", f"merged{by}", credits=credits)
     if item.kind == "pr":
         return _change(event, item, "closed", f"closed without merging{by}")
@@ -192,24 +153,17 @@ def _closed(event: Event, item: ItemState, author: User | None, reason: str | No
         summary = f"closed as {_REASONS.get(reason, reason.replace('_', ' '))}{by}"
     if reason not in (None, "completed"):  # not planned, duplicate: nothing was delivered
         return _change(event, item, "closed", summary)
-    key = f"github:issue_closed:{item.container}#{item.number}"
-    text = f"closed issue {_ref(item)}: {item.title}"
-    credits = _credit("give", "github:issue_closed", event.sender, key, text)
+    credits = items.closed_credit(item, event.sender)
     return _change(event, item, "closed", summary, credits=credits)
 
 
-def _item_change(
-    event: Event, item: ItemState, action: str, author: User | None, reason: str | None
-) -> Change:
+def _item_change(event: Event, item: ItemState, action: str, reason: str | None) -> Change:
     if action == "closed":
-        return _closed(event, item, author, reason)
+        return _closed(event, item, reason)
     if action in ("deleted", "transferred"):
-        # updated_at stays as it was (it may equal the previous change's) and a poll never
-        # sees an item leave, so these get keys of their own.
         summary = _SUMMARIES[action](event)
-        return _change(
-            event, item, action, summary, deleted=True, dedupe_key=f"{item.key}@{action}"
-        )
+        key = items.gone_key(item, action)
+        return _change(event, item, action, summary, deleted=True, dedupe_key=key)
     return _change(event, item, action, _SUMMARIES[action](event))
 
 
@@ -219,8 +173,8 @@ Handler = Callable[[Mapping[str, Any], datetime], list[Change]]
 def _issues(action: str) -> Handler:
     def handle(payload: Mapping[str, Any], now: datetime) -> list[Change]:
         event = validate(IssuesEvent, payload, f"issues.{action}")
-        item = issue_state(event.repository.full_name, event.issue)
-        return [_item_change(event, item, action, event.issue.user, event.issue.state_reason)]
+        item = items.issue_state(event.repository.full_name, event.issue)
+        return [_item_change(event, item, action, event.issue.state_reason)]
 
     return handle
 
@@ -228,15 +182,15 @@ def _issues(action: str) -> Handler:
 def _pull_request(action: str) -> Handler:
     def handle(payload: Mapping[str, Any], now: datetime) -> list[Change]:
         event = validate(PullRequestEvent, payload, f"pull_request.{action}")
-        item = pull_request_state(event.repository.full_name, event.pull_request)
-        return [_item_change(event, item, action, event.pull_request.user, None)]
+        item = items.pull_request_state(event.repository.full_name, event.pull_request)
+        return [_item_change(event, item, action, None)]
 
     return handle
 
 
 def _comment_created(payload: Mapping[str, Any], now: datetime) -> list[Change]:
     event = validate(CommentEvent, payload, "issue_comment.created")
-    item = issue_state(event.repository.full_name, event.issue)  # kind "pr" on a PR
+    item = items.issue_state(event.repository.full_name, event.issue)  # kind "pr" on a PR
     # The dedupe key stays the item's: the comment bumped the issue's updated_at.
     return [
         _change(
@@ -254,14 +208,13 @@ def _comment_created(payload: Mapping[str, Any], now: datetime) -> list[Change]:
 def _review_submitted(payload: Mapping[str, Any], now: datetime) -> list[Change]:
     event = validate(ReviewEvent, payload, "pull_request_review.submitted")
     review = event.review
-    item = pull_request_state(event.repository.full_name, event.pull_request)
+    item = items.pull_request_state(event.repository.full_name, event.pull_request)
     reviewer = review.user or event.sender
     verb = _REVIEWS.get(review.state.lower(), "reviewed")
     credits: tuple[Credit, ...] = ()
     # A PR's author answering review comments also makes a "commented" review: no credit.
     if reviewer is not None and reviewer.login != item.author:
-        text = f"reviewed pull request {_ref(item)}: {item.title}"
-        credits = _credit("give", "github:review", reviewer, f"github:review:{review.id}", text)
+        credits = items.review_credit(item, reviewer, review.id)
     summary = f"{verb} by {reviewer.login}" if reviewer else verb
     when = review.submitted_at or item.updated_at
     return [
@@ -282,7 +235,7 @@ def _label_change(
             action=action,
             summary=summary,
             occurred_at=now,  # label payloads carry no time of their own
-            dedupe_key=f"github:label:{container}:{old}->{new or ''}",
+            dedupe_key=items.label_key(container, old, new),
             actor=_actor(event),
             label_rename=(old, new),
         )
@@ -308,8 +261,6 @@ def _label_deleted(payload: Mapping[str, Any], now: datetime) -> list[Change]:
 def _fork(payload: Mapping[str, Any], now: datetime) -> list[Change]:
     event = validate(ForkEvent, payload, "fork")
     forkee, source = event.forkee, event.repository.full_name
-    key = f"github:fork:{forkee.full_name.lower()}"
-    text = f"forked {source} to {forkee.full_name}"
     return [
         Change(
             source="github",
@@ -317,9 +268,9 @@ def _fork(payload: Mapping[str, Any], now: datetime) -> list[Change]:
             action="forked",
             summary=f"forked to {forkee.full_name}",
             occurred_at=forkee.created_at or now,
-            dedupe_key=key,
+            dedupe_key=items.fork_key(forkee.full_name),
             actor=_actor(event),
-            credits=_credit("take", "github:fork", forkee.owner, key, text),
+            credits=items.fork_credit(source, forkee.full_name, forkee.owner),
         )
     ]
 
@@ -363,6 +314,9 @@ IGNORED: frozenset[str] = frozenset(
     pull_request_review.dismissed""".split()
 )
 
+# The events a handler reads (what a repository webhook subscribes to, and what the delivery
+# route stores); every other event is answered 2xx and dropped before it is stored.
+EVENTS: tuple[str, ...] = tuple(dict.fromkeys(key.split(".")[0] for key in HANDLERS))
 # Events whose handlers need an action: a delivery of one without it is malformed.
 _ACTION_EVENTS = frozenset(key.split(".")[0] for key in HANDLERS if "." in key)
 

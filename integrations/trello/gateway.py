@@ -1,4 +1,4 @@
-"""Trello's REST API as the services need it, behind py-trello; every failure an IntegrationError.
+"""The Trello REST client, behind py-trello; every failure an IntegrationError.
 
 py-trello 0.20.1 is the only Trello client we use and this is the only module that touches
 it: it is unmaintained, hard-codes https://api.trello.com/1, raises one exception type for
@@ -11,11 +11,9 @@ in its own error messages).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -23,49 +21,17 @@ import requests
 from trello import TrelloClient
 from trello.exceptions import ResourceUnavailable
 
-from integrations.changes import Change, IntegrationError, ItemState, MalformedPayload
-
-log = logging.getLogger(__name__)
+from integrations.changes import IntegrationError, ItemState
+from integrations.trello.items import card_state
+from integrations.trello.payloads import Board, Card, Named
+from integrations.trello.poll import ACTION_TYPES, ActionPage, action_id, action_page
 
 TRELLO_API = "https://api.trello.com/1"
 _MAX_PAGES = 10  # a board that changed more than this between polls loses its oldest changes
 _BOARD_URL = re.compile(r"(?:https?://)?(?:www\.)?trello\.com/b/([A-Za-z0-9]+)(?:[/?#].*)?", re.I)
 
 
-# -- reading Trello JSON ----------------------------------------------------------------------
-
-
-def obj(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    """`data[key]` when it is an object, else {}: Trello leaves out what did not change."""
-    value = data.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def text(data: Mapping[str, Any], key: str) -> str:
-    """`data[key]` when it is a string, else ""."""
-    value = data.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def card_url(short_link: str) -> str:
-    """A card's permanent link ("" when the short link is unknown)."""
-    return f"https://trello.com/c/{short_link}" if short_link else ""
-
-
-def parse_time(value: object) -> datetime | None:
-    """Trello's ISO 8601 times ("2016-05-13T08:44:53.897Z") as aware datetimes."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def label_name(label: Mapping[str, Any]) -> str:
-    """A label's text, or its colour when it has none (as Trello shows it)."""
-    return text(label, "name") or text(label, "color")
+# -- paths ------------------------------------------------------------------------------------
 
 
 def board_path(ref: str) -> str:
@@ -76,40 +42,6 @@ def board_path(ref: str) -> str:
     ref = ref.strip().strip("<>").split("|", 1)[0].strip()
     match = _BOARD_URL.fullmatch(ref)
     return f"/boards/{quote(match.group(1) if match else ref, safe='')}"
-
-
-def card_state(
-    card: Mapping[str, Any], board_id: str, board_name: str, list_name: str
-) -> ItemState:
-    """A card as the REST API returns it (with `members=true`), as a full ItemState."""
-    members, labels = card.get("members"), card.get("labels")
-    comments = obj(card, "badges").get("comments")
-    id_short = card.get("idShort")
-    return ItemState(
-        source="trello",
-        key=f"trello:{text(card, 'id')}",
-        container=board_id,
-        container_name=board_name,
-        kind="card",
-        number=id_short if isinstance(id_short, int) else None,
-        title=text(card, "name"),
-        url=card_url(text(card, "shortLink")),
-        state=list_name,
-        closed=card.get("closed") is True,
-        labels=tuple(
-            name
-            for label in (labels if isinstance(labels, list) else [])
-            if isinstance(label, dict) and (name := label_name(label))
-        ),
-        people=tuple(
-            name
-            for member in (members if isinstance(members, list) else [])
-            if isinstance(member, dict) and (name := text(member, "username"))
-        ),
-        due=parse_time(card.get("due")),
-        comments=comments if isinstance(comments, int) else None,
-        updated_at=parse_time(card.get("dateLastActivity")),
-    )
 
 
 # -- HTTP -------------------------------------------------------------------------------------
@@ -212,14 +144,6 @@ class BoardInfo:
     short_link: str
 
 
-@dataclass(frozen=True)
-class ActionPage:
-    """What a poll found: changes oldest first, and the cursor for the next poll."""
-
-    changes: tuple[Change, ...]
-    newest_action_id: str | None  # the since_action_id given when nothing is new
-
-
 class TrelloGateway:
     """Trello's REST API as the services need it; every failure is an IntegrationError."""
 
@@ -229,20 +153,19 @@ class TrelloGateway:
     def board(self, ref: str) -> BoardInfo:
         """A board from its URL (https://trello.com/b/<shortLink>/…), short link or id."""
         query = {"fields": "name,url,shortLink"}
-        found = self._rest.get_object("board lookup", board_path(ref), query)
-        short_link = text(found, "shortLink")
+        found = Board.model_validate(self._rest.get_object("board lookup", board_path(ref), query))
         return BoardInfo(
-            id=text(found, "id"),
-            name=text(found, "name"),
-            url=text(found, "url") or f"https://trello.com/b/{short_link}",
-            short_link=short_link,
+            id=found.id,
+            name=found.name,
+            url=found.url or f"https://trello.com/b/{found.short_link}",
+            short_link=found.short_link,
         )
 
     def create_webhook(self, board_id: str, callback_url: str, description: str) -> str:
         """Register a webhook on a board; returns its id. Trello HEADs the URL first."""
         body = {"idModel": board_id, "callbackURL": callback_url, "description": description}
         created = self._rest.call("webhook creation", "/webhooks", method="POST", body=body)
-        hook_id = text(created, "id") if isinstance(created, dict) else ""
+        hook_id = action_id(created) if isinstance(created, dict) else ""
         if not hook_id:
             raise IntegrationError("Trello webhook creation failed: the answer had no id")
         return hook_id
@@ -264,82 +187,34 @@ class TrelloGateway:
         Trello answers newest first, `limit` at a time, so older pages are asked for with
         `before`. Without a cursor only the newest page is read (a first look, not history).
         """
-        # Imported here because integrations.trello imports this module for the gateway.
-        from integrations.trello.webhook import HANDLERS, parse_action
-
         path = f"/boards/{quote(board_id, safe='')}/actions"
-        # Fetch only the types we handle, so the many we drop do not use up pages.
-        types = ",".join(sorted({key.split(":")[0] for key in HANDLERS}))
         limit = max(1, min(limit, 1000))  # Trello answers 400 outside 1–1000
-        query = {"filter": types, "limit": str(limit)}
+        query = {"filter": ACTION_TYPES, "limit": str(limit)}
         if since_action_id:
             query["since"] = since_action_id
         newest_first: list[dict[str, Any]] = []
         for _ in range(_MAX_PAGES):
             page = self._rest.get_list("board actions", path, query)
             newest_first.extend(page)
-            if len(page) < limit or not since_action_id or not text(page[-1], "id"):
+            if len(page) < limit or not since_action_id or not action_id(page[-1]):
                 break
-            query["before"] = text(page[-1], "id")
-        changes: list[Change] = []
-        seen: set[str] = set()
-        for action in reversed(newest_first):
-            if text(action, "id") in seen:
-                continue
-            seen.add(text(action, "id"))
-            try:
-                changes.extend(parse_action(action, {"id": board_id}))
-            except MalformedPayload as exc:  # one odd action must not stop the poll
-                log.warning("skipping a Trello action on board %s: %s", board_id, exc)
-        newest = text(newest_first[0], "id") if newest_first else ""
-        return ActionPage(tuple(changes), newest or since_action_id)
+            query["before"] = action_id(page[-1])
+        return action_page(newest_first, board_id, since_action_id)
 
     def open_cards(self, board_id: str) -> tuple[ItemState, ...]:
         """Every open card in the board's open lists: what a new board summary counts."""
         board = quote(board_id, safe="")
         lists = self._rest.get_list("board lists", f"/boards/{board}/lists", {"filter": "open"})
-        names = {text(row, "id"): text(row, "name") for row in lists}
+        names = {row.id: row.name for row in map(Named.model_validate, lists)}
         found = self._rest.get_object("board lookup", f"/boards/{board}", {"fields": "name"})
+        name = Board.model_validate(found).name
         cards = self._rest.get_list(
             "board cards",
             f"/boards/{board}/cards",
             {"filter": "open", "members": "true", "member_fields": "username"},
         )
         return tuple(
-            card_state(card, board_id, text(found, "name"), names[text(card, "idList")])
-            for card in cards
-            if text(card, "idList") in names and card.get("closed") is not True
+            card_state(card, board_id, name, names[card.id_list])
+            for card in map(Card.model_validate, cards)
+            if card.id_list in names and not card.closed
         )
-
-    def help_wanted(
-        self,
-        board_id: str,
-        pattern: str = r"help wanted|up for grabs|good first",
-        limit: int = 5,
-    ) -> tuple[ItemState, ...]:
-        """Open cards in the board's open lists whose name matches `pattern` (any case)."""
-        wanted = re.compile(pattern, re.IGNORECASE)
-        board = quote(board_id, safe="")
-        lists = self._rest.get_list("board lists", f"/boards/{board}/lists", {"filter": "open"})
-        names = {text(row, "id"): text(row, "name") for row in lists}
-        chosen = [list_id for list_id, name in names.items() if wanted.search(name)]
-        if not chosen or limit <= 0:
-            return ()
-        found = self._rest.get_object("board lookup", f"/boards/{board}", {"fields": "name"})
-        cards = self._rest.get_list(
-            "board cards",
-            f"/boards/{board}/cards",
-            {"filter": "open", "members": "true", "member_fields": "username"},
-        )
-        picked = [c for c in cards if text(c, "idList") in chosen and c.get("closed") is not True]
-        # Trello lists lists by position; cards by position within their list.
-        picked.sort(key=lambda card: (chosen.index(text(card, "idList")), _position(card)))
-        return tuple(
-            card_state(card, board_id, text(found, "name"), names[text(card, "idList")])
-            for card in picked[:limit]
-        )
-
-
-def _position(card: Mapping[str, Any]) -> float:
-    pos = card.get("pos")
-    return float(pos) if isinstance(pos, int | float) else 0.0

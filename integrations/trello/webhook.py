@@ -1,12 +1,12 @@
-"""Trello: webhook signatures, actions parsed into `Change`s, and the gateway the services use.
+"""Trello webhooks: signature check, the dispatch table, and actions parsed into `Change`s.
 
 Trello describes every change as an *action* (`{"id", "type", "date", "data",
 "memberCreator"}`), the same object whether it arrives in a webhook body
 (`{"model": …, "action": …}`) or from `GET /boards/{id}/actions` when polling, so one parser
 serves both and the dedupe key (`trello:<action id>`) is the same either way.
 
-An action carries only what changed, so the `ItemState` of a Trello change is a partial
-picture that the mirror merges into what it stored (see the conventions in `parse_action`).
+`parse_action` looks up `HANDLERS[dispatch_key(action)]`; types in `IGNORED`, and any we do
+not know, give `[]`. Items, credits and keys come from `items.py`.
 """
 
 from __future__ import annotations
@@ -15,39 +15,21 @@ import base64
 import hashlib
 import hmac
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from integrations.changes import Change, Credit, ItemState, MalformedPayload
-from integrations.trello.gateway import (
-    ActionPage,
-    BoardInfo,
-    TrelloGateway,
-    card_url,
-    obj,
-    parse_time,
-    text,
+from integrations.changes import Change, MalformedPayload
+from integrations.trello.items import (
+    action_card_state,
+    action_key,
+    card_done_credit,
+    looks_done,
 )
-from integrations.trello.gateway import label_name as _label_name
+from integrations.trello.payloads import Action, ActionData, Named
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "HANDLERS",
-    "IGNORED",
-    "ActionPage",
-    "BoardInfo",
-    "TrelloGateway",
-    "callback_signature",
-    "dispatch_key",
-    "looks_done",
-    "parse",
-    "parse_action",
-    "verify_signature",
-]
 
 # -- signatures -------------------------------------------------------------------------------
 
@@ -66,61 +48,28 @@ def verify_signature(secret: str, body: bytes, callback_url: str, header: str | 
     return hmac.compare_digest(expected, header.strip().encode("utf-8"))
 
 
-# -- "done" lists -----------------------------------------------------------------------------
-
-_DONE_WORD = re.compile(r"\b(?:done|completed?|finished|shipped|live)\b", re.IGNORECASE)
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
-# A done-word right after one of these describes work that is not done yet: "To be done",
-# "To complete", "Going live", "Waiting to go live", "Almost finished", "Not yet done", and
-# "Definition of Done" (a list of rules, not of work)...
-_NOT_YET = frozenset("yet almost nearly be being go going get getting to of".split())
-# ...and one of these up to two words before negates it: "Not done", "Not quite done".
-_NEGATIONS = frozenset({"not", "never"})
-
-
-def looks_done(list_name: str) -> bool:
-    """Whether a list's name says its cards are finished ("Done ✅", "Complete", "Shipped").
-
-    Whole words only ("Undone" and "Incomplete" are not done), and not after words that
-    make it future or negative ("Not done", "Isn't done", "To be done", "Going live").
-    "Live" counts only as the last word: "Live" and "Gone live" are done, "Live issues" is
-    not.
-    """
-    for match in _DONE_WORD.finditer(list_name):
-        before = _WORD.findall(list_name[: match.start()].lower())[-2:]
-        if before and before[-1] in _NOT_YET:
-            continue
-        if any(word in _NEGATIONS or word.endswith(("n't", "n’t")) for word in before):
-            continue
-        if match.group().lower() == "live" and _WORD.search(list_name[match.end() :]):
-            continue
-        return True
-    return False
-
-
 # -- parsing ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class _Action:
-    """The parts of an action every handler needs, checked once."""
+    """An action a handler reads: checked once, with its board and date settled."""
 
-    id: str
-    type: str
-    data: Mapping[str, Any]
-    raw: Mapping[str, Any]
-    actor: str | None
+    action: Action
+    board: Named
     occurred_at: datetime
-    board_id: str
-    board_name: str
 
     @property
-    def card(self) -> Mapping[str, Any]:
-        return obj(self.data, "card")
+    def id(self) -> str:
+        return self.action.id
 
     @property
-    def old(self) -> Mapping[str, Any]:
-        return obj(self.data, "old")
+    def data(self) -> ActionData:
+        return self.action.data
+
+    @property
+    def actor(self) -> str | None:
+        return self.action.member_creator.username or None
 
 
 Handler = Callable[[_Action], Change | None]
@@ -130,17 +79,17 @@ _UPDATE_CARD_FIELDS = ("idList", "closed", "name", "desc", "due")
 _MONTHS = "January February March April May June July August September October November December"
 
 
-def dispatch_key(action: Mapping[str, Any]) -> str:
+def dispatch_key(action: Mapping[str, Any] | Action) -> str:
     """The HANDLERS key of an action: its type, and for updateCard which field changed.
 
     updateCard covers many edits; `data.old` holds the previous value of what changed.
     A bare "updateCard" key means none we report (pos, cover, dueComplete, …).
     """
-    kind = text(action, "type")
-    if kind != "updateCard":
-        return kind
-    old = obj(obj(action, "data"), "old")
-    return next((f"updateCard:{name}" for name in _UPDATE_CARD_FIELDS if name in old), kind)
+    read = action if isinstance(action, Action) else Action.model_validate(action)
+    if read.type != "updateCard":
+        return read.type
+    old = read.data.old
+    return next((f"updateCard:{name}" for name in _UPDATE_CARD_FIELDS if name in old), read.type)
 
 
 def parse(payload: object) -> list[Change]:
@@ -169,31 +118,20 @@ def parse_action(action: object, board: Mapping[str, Any] | None = None) -> list
     """
     if not isinstance(action, dict):
         raise MalformedPayload("action is not a JSON object")
-    action_id, kind = text(action, "id"), text(action, "type")
-    if not action_id:
+    read = Action.model_validate(action)
+    if not read.id:
         raise MalformedPayload("action has no id")
-    if not kind:
+    if not read.type:
         raise MalformedPayload("action has no type")
-    handler = HANDLERS.get(dispatch_key(action))
+    key = dispatch_key(read)
+    handler = HANDLERS.get(key)
     if handler is None:
-        log.debug("ignoring Trello action %s (%s)", dispatch_key(action), action_id)
+        log.debug("ignoring Trello action %s (%s)", key, read.id)
         return []
-    occurred_at = parse_time(action.get("date"))
-    if occurred_at is None:
-        raise MalformedPayload(f"action {action_id} has no valid date")
-    data = obj(action, "data")
-    where = obj(data, "board") or board or {}
-    context = _Action(
-        id=action_id,
-        type=kind,
-        data=data,
-        raw=action,
-        actor=text(obj(action, "memberCreator"), "username") or None,
-        occurred_at=occurred_at,
-        board_id=text(where, "id"),
-        board_name=text(where, "name"),
-    )
-    change = handler(context)
+    if read.date is None:
+        raise MalformedPayload(f"action {read.id} has no valid date")
+    where = read.data.board or Named.model_validate(board or {})
+    change = handler(_Action(read, where, read.date))
     return [] if change is None else [change]
 
 
@@ -202,69 +140,37 @@ def _change(
     action: str,
     summary: str,
     *,
-    state: str = "",
-    labels: tuple[str, ...] = (),
-    people: tuple[str, ...] = (),
-    due: datetime | None = None,
-    closed: bool | None = None,
     deleted: bool = False,
     state_change: bool = False,
     comment: str | None = None,
     done_list: str = "",
+    **item: Any,
 ) -> Change | None:
-    """One Change about the action's card; None when the action names no card."""
-    card = a.card
-    card_id = text(card, "id")
-    if not card_id:
-        log.debug("Trello action %s (%s) names no card", a.id, a.type)
+    """One Change about the action's card; None when the action names no card. `item`
+    holds the card's fields the action tells (see `action_card_state`)."""
+    card = a.data.card
+    if not card.id:
+        log.debug("Trello action %s (%s) names no card", a.id, a.action.type)
         return None
-    id_short = card.get("idShort")
-    item = ItemState(
-        source="trello",
-        key=f"trello:{card_id}",
-        container=a.board_id,
-        container_name=a.board_name,
-        kind="card",
-        number=id_short if isinstance(id_short, int) else None,
-        title=text(card, "name"),
-        url=card_url(text(card, "shortLink")),
-        state=state,
-        closed=card.get("closed") is True if closed is None else closed,
-        labels=labels,
-        people=people,
-        due=due,
-        updated_at=a.occurred_at,
-    )
-    credits: tuple[Credit, ...] = ()
-    if done_list and a.actor and looks_done(done_list):
-        credits = (
-            Credit(
-                kind="give",
-                source="trello:card_done",
-                login=a.actor,
-                dedupe_key=f"trello:card_done:{card_id}",
-                description=_words(
-                    f"finished “{item.title}”", a.board_name and f"on {a.board_name}"
-                ),
-            ),
-        )
+    state = action_card_state(card, a.board, a.occurred_at, **item)
+    done = bool(done_list) and looks_done(done_list)
     return Change(
         source="trello",
-        container=a.board_id,
+        container=a.board.id,
         action=action,
         summary=summary,
         occurred_at=a.occurred_at,
-        dedupe_key=f"trello:{a.id}",
+        dedupe_key=action_key(a.id),
         actor=a.actor,
-        item=item,
-        item_key=item.key,
+        item=state,
+        item_key=state.key,
         deleted=deleted,
         state_change=state_change,
         comment=comment,
         comment_delta=1 if comment is not None else 0,
-        credits=credits,
+        credits=card_done_credit(state, card.id, a.actor) if done else (),
         destination=done_list or None,
-        done=bool(done_list) and looks_done(done_list),
+        done=done,
     )
 
 
@@ -276,40 +182,41 @@ def _by(a: _Action) -> str:
     return f"by {a.actor}" if a.actor else ""
 
 
-def _list_name(a: _Action, key: str = "list") -> str:
-    return text(obj(a.data, key), "name")
-
-
 def _created(a: _Action) -> Change | None:
-    where = _list_name(a)
+    where = a.data.list_.name
     summary = _words("created", _by(a), f"in {where}" if where else "")
     return _change(a, "opened", summary, state=where, state_change=True, done_list=where)
 
 
 def _copied(a: _Action) -> Change | None:
-    where, source = _list_name(a), text(obj(a.data, "cardSource"), "name")
+    where, source = a.data.list_.name, a.data.card_source.name
     summary = f"copied from “{source}”" if source else "copied from another card"
     return _change(a, "opened", summary, state=where, state_change=True, done_list=where)
 
 
 def _moved(a: _Action) -> Change | None:
-    before, after = _list_name(a, "listBefore"), _list_name(a, "listAfter")
+    before, after = a.data.list_before.name, a.data.list_after.name
     route = f"{before} → {after}" if before else f"to {after or 'another list'}"
     summary = _words("moved", route, _by(a))
     return _change(a, "moved", summary, state=after, state_change=True, done_list=after)
 
 
 def _renamed(a: _Action) -> Change | None:
-    return _change(a, "renamed", f"renamed from “{text(a.old, 'name')}”")
+    return _change(a, "renamed", f"renamed from “{_old(a, 'name')}”")
 
 
 def _described(a: _Action) -> Change | None:
-    removed = bool(text(a.old, "desc")) and not text(a.card, "desc")
+    removed = bool(_old(a, "desc")) and not a.data.card.desc
     return _change(a, "edited", "description removed" if removed else "description updated")
 
 
+def _old(a: _Action, field: str) -> str:
+    value = a.data.old.get(field)
+    return value if isinstance(value, str) else ""
+
+
 def _due(a: _Action) -> Change | None:
-    due = parse_time(a.card.get("due"))
+    due = a.data.card.due
     if due is None:
         return _change(a, "due_changed", "due date removed")
     # The date in UTC: the renderer shows item.due in the network's time zone.
@@ -318,7 +225,7 @@ def _due(a: _Action) -> Change | None:
 
 
 def _archived(a: _Action) -> Change | None:
-    if a.card.get("closed") is True:
+    if a.data.card.closed:
         return _change(a, "archived", "archived", state_change=True)
     return _change(a, "unarchived", "restored from the archive", state_change=True)
 
@@ -329,44 +236,39 @@ def _deleted(a: _Action) -> Change | None:
 
 
 def _member(a: _Action, added: bool) -> Change | None:
-    username = text(obj(a.raw, "member"), "username")
-    who = username or text(obj(a.data, "member"), "name") or "a member"
+    username = a.action.member.username
+    who = username or a.data.member.name or "a member"
     action, verb = ("assigned", "added") if added else ("unassigned", "removed")
     return _change(a, action, f"{verb} {who}", people=(username,) if username else ())
 
 
 def _label(a: _Action, added: bool) -> Change | None:
-    label = obj(a.data, "label")
-    name = _label_name(label) or text(a.data, "text")
+    name = a.data.label.text or a.data.text
     action, verb = ("labeled", "added") if added else ("unlabeled", "removed")
     return _change(a, action, f"{verb} label “{name}”", labels=(name,) if name else ())
 
 
 def _commented(a: _Action) -> Change | None:
-    return _change(a, "commented", "commented", comment=text(a.data, "text"))
+    return _change(a, "commented", "commented", comment=a.data.text)
 
 
 def _checklist(a: _Action) -> Change | None:
-    name = text(obj(a.data, "checklist"), "name")
-    return _change(a, "checklist_added", f"checklist “{name}” added")
+    return _change(a, "checklist_added", f"checklist “{a.data.checklist.name}” added")
 
 
 def _check_item(a: _Action) -> Change | None:
-    item = obj(a.data, "checkItem")
-    checked = text(item, "state") == "complete"
-    where = text(obj(a.data, "checklist"), "name")
-    verb = "checked" if checked else "unchecked"
-    return _change(a, verb, f"{verb} “{text(item, 'name')}” in “{where}”")
+    item = a.data.check_item
+    verb = "checked" if item.state == "complete" else "unchecked"
+    return _change(a, verb, f"{verb} “{item.name}” in “{a.data.checklist.name}”")
 
 
 def _attached(a: _Action) -> Change | None:
-    attachment = obj(a.data, "attachment")
-    name = text(attachment, "name") or text(attachment, "url")
-    return _change(a, "attached", f"attached “{name}”")
+    attachment = a.data.attachment
+    return _change(a, "attached", f"attached “{attachment.name or attachment.url}”")
 
 
 def _moved_in(a: _Action) -> Change | None:
-    where = _list_name(a)
+    where = a.data.list_.name
     summary = _words("moved here from another board", f"into {where}" if where else "")
     return _change(a, "moved_in", summary, state=where, state_change=True, done_list=where)
 

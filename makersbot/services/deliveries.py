@@ -6,28 +6,22 @@ and a delivery seen twice (same X-GitHub-Delivery or Trello action id) is stored
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlmodel import col, select
 
 from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
 from makersbot.intake import DeliveryIntake
+from makersbot.services.delivery_sources import DeliverySource, Envelope, json_object
 from makersbot.services.mirror import MirrorService
+from makersbot.store import deliveries as delivery_store
 from makersbot.store.models import Delivery, utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-Parser = Callable[[str, dict[str, Any]], list[Change]]
 
-# GitHub events worth storing; everything else is acknowledged and dropped.
-GITHUB_EVENTS = {"issues", "pull_request", "issue_comment", "pull_request_review", "label", "fork"}
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
 
@@ -40,76 +34,44 @@ class DeliveryService:
         db: Database,
         mirror: MirrorService,
         *,
-        github_secret: str | None,
-        trello_secret: str | None,
-        trello_callback_url: str | None,
-        parse_github: Parser,
-        parse_trello: Callable[[dict[str, Any]], list[Change]],
-        verify_github: Callable[[str, bytes, str | None], bool],
-        verify_trello: Callable[[str, bytes, str, str | None], bool],
+        sources: Iterable[DeliverySource],
         clock: Clock = utcnow,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self.db = db
         self.mirror = mirror
-        self.github_secret = github_secret
-        self.trello_secret = trello_secret
-        self.trello_callback_url = trello_callback_url
-        self.parse_github = parse_github
-        self.parse_trello = parse_trello
-        self.verify_github = verify_github
-        self.verify_trello = verify_trello
+        self.sources = {source.name: source for source in sources}
         self.clock = clock
         self._wake = wake or (lambda: None)
         self.intake = DeliveryIntake(db, on_stored=self._wake)
 
     def accept_github(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
-        """Verify and store one GitHub delivery; the answer for the HTTP route.
-
-        `headers` has lower-case names (HTTP header names are case-insensitive).
-        """
-        if self.github_secret is None:
-            return 401, "GitHub webhooks are not configured here (GITHUB_WEBHOOK_SECRET)"
-        if not self.verify_github(self.github_secret, body, headers.get("x-hub-signature-256")):
-            return 401, "bad or missing X-Hub-Signature-256"
-        event = headers.get("x-github-event")
-        if not event:
-            return 400, "missing X-GitHub-Event header"
-        payload = _json_object(body)
-        if payload is None:
-            return 400, "body is not a JSON object"
-        if event == "ping":
-            return 200, "pong"
-        if event not in GITHUB_EVENTS:
-            log.debug("ignored GitHub event %s", event)
-            return 200, "ignored"
-        try:
-            self.parse_github(event, payload)
-        except MalformedPayload as exc:
-            log.info("refused a malformed GitHub %s delivery: %s", event, exc)
-            return 400, f"malformed payload: {exc}"
-        delivery_id = headers.get("x-github-delivery") or hashlib.sha256(body).hexdigest()
-        return self._store("github", delivery_id, event, body)
+        """Verify and store one GitHub delivery; the answer for the HTTP route."""
+        return self.accept("github", headers, body)
 
     def accept_trello(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
         """Verify and store one Trello delivery; the answer for the HTTP route."""
-        if self.trello_secret is None or self.trello_callback_url is None:
-            return 401, "Trello webhooks are not configured here (TRELLO_API_SECRET, PUBLIC_URL)"
-        signature = headers.get("x-trello-webhook")
-        if not self.verify_trello(self.trello_secret, body, self.trello_callback_url, signature):
-            return 401, "bad or missing X-Trello-Webhook"
-        payload = _json_object(body)
-        if payload is None:
-            return 400, "body is not a JSON object"
-        action = payload.get("action")
-        if not isinstance(action, dict) or not action.get("id"):
-            return 400, "missing action.id"
+        return self.accept("trello", headers, body)
+
+    def accept(self, name: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
+        """Verify and store one delivery from source `name`; the answer for the HTTP route.
+
+        `headers` has lower-case names (HTTP header names are case-insensitive).
+        """
+        source = self.sources[name]
+        if source.secret is None:
+            return 401, source.unconfigured
+        if not source.verify(source.secret, body, headers):
+            return 401, source.bad_signature
+        envelope = source.identify(headers, body)
+        if not isinstance(envelope, Envelope):
+            return envelope
         try:
-            self.parse_trello(payload)
+            source.parse(envelope.event, envelope.payload)
         except MalformedPayload as exc:
-            log.info("refused a malformed Trello delivery: %s", exc)
+            log.info("refused a malformed %s %s delivery: %s", name, envelope.event, exc)
             return 400, f"malformed payload: {exc}"
-        return self._store("trello", str(action["id"]), str(action.get("type", "")), body)
+        return self._store(name, envelope.delivery_id, envelope.event, body)
 
     def _store(self, source: str, delivery_id: str, event: str, body: bytes) -> tuple[int, str]:
         new = self.intake.store(
@@ -143,27 +105,12 @@ class DeliveryService:
     def _claim(self, batch: int) -> list[int]:
         now = self.clock()
         with self.db.session() as session:
-            stmt = (
-                select(Delivery)
-                .where(col(Delivery.processed_at).is_(None))
-                .where(
-                    (col(Delivery.claimed_until).is_(None)) | (col(Delivery.claimed_until) < now)
-                )
-                .order_by(col(Delivery.id))
-                .limit(batch)
-            )
-            if self.db.is_postgres:
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.exec(stmt).all()
-            for row in rows:
-                row.claimed_until = now + LEASE
-                session.add(row)
-            return [row.id for row in rows if row.id is not None]
+            return delivery_store.claim_deliveries(session, now=now, until=now + LEASE, batch=batch)
 
     def _process_one(self, delivery_id: int) -> None:
         try:
             with self.db.session() as session:
-                delivery = session.get(Delivery, delivery_id)
+                delivery = delivery_store.get_delivery(session, delivery_id=delivery_id)
                 if delivery is None or delivery.processed_at is not None:
                     return
                 try:
@@ -180,7 +127,7 @@ class DeliveryService:
         except Exception as exc:  # a bug or a database hiccup: retry later, then give up
             log.exception("processing delivery %s failed", delivery_id)
             with self.db.session() as session:
-                delivery = session.get(Delivery, delivery_id)
+                delivery = delivery_store.get_delivery(session, delivery_id=delivery_id)
                 if delivery is not None:
                     delivery.attempts += 1
                     delivery.error = f"{type(exc).__name__}: {exc}"[:500]
@@ -190,17 +137,7 @@ class DeliveryService:
                     session.add(delivery)
 
     def _parse(self, delivery: Delivery) -> list[Change]:
-        payload = _json_object(delivery.body)
+        payload = json_object(delivery.body)
         if payload is None:
             raise MalformedPayload("stored body is not a JSON object")
-        if delivery.source == "github":
-            return list(self.parse_github(delivery.event, payload))
-        return list(self.parse_trello(payload))
-
-
-def _json_object(body: bytes | str) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return payload if isinstance(payload, dict) else None
+        return list(self.sources[delivery.source].parse(delivery.event, payload))

@@ -1,7 +1,7 @@
 """The mirror: applies GitHub and Trello changes to mirrored items and their living messages.
 
 Changes come from stored webhook deliveries (services/deliveries.py) and from polls
-(services/links.py) with the same dedupe keys. Applying a change is idempotent: an item seen
+(services/polling.py) with the same dedupe keys. Applying a change is idempotent: an item seen
 by webhook and by poll changes once.
 """
 
@@ -12,23 +12,22 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from integrations.changes import Change, ItemState
-from integrations.github.webhook import item_dedupe_key
+from integrations.changes import Change, Credit, ItemState
 from makersbot import render_mirror
 from makersbot.db import Database
 from makersbot.domain.messages import Message
 from makersbot.domain.mirror import ItemView, LinkView
-from makersbot.domain.projects import LedgerKind, Verification
+from makersbot.domain.projects import Verification
 from makersbot.outbox import Outbox
+from makersbot.services.link_filters import wanted
 from makersbot.store import ledger as ledger_store
+from makersbot.store import links as link_store
 from makersbot.store import mirror as mirror_store
 from makersbot.store import people as people_store
-from makersbot.store import rows
-from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage, utcnow
+from makersbot.store.models import Link, MirroredItem, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +63,7 @@ class MirrorService:
 
     def apply(self, session: Session, change: Change) -> None:
         """Apply one change to every link that mirrors its repo or board."""
-        links = session.exec(
-            select(Link).where(Link.source == change.source, Link.target == change.container)
-        ).all()
+        links = link_store.links_to(session, source=change.source, target=change.container)
         if not links:
             log.debug("no link for %s %s", change.source, change.container)
         for credit in change.credits:
@@ -77,7 +74,7 @@ class MirrorService:
             elif change.item is not None or change.item_key is not None:
                 self._apply_to_item(session, link, change)
 
-    def _credit(self, session: Session, link: Link | None, change: Change, credit: Any) -> None:
+    def _credit(self, session: Session, link: Link | None, change: Change, credit: Credit) -> None:
         github = credit.login if change.source == "github" else None
         trello = credit.login if change.source == "trello" else None
         person = people_store.person_by_login(session, github=github, trello=trello)
@@ -102,27 +99,12 @@ class MirrorService:
     def _apply_to_item(self, session: Session, link: Link, change: Change) -> None:
         assert link.id is not None
         key = change.item.key if change.item is not None else str(change.item_key)
-        row = mirror_store.mirrored_item(session, link_id=link.id, item_key=key)
-        item = change.item
-        if row is None and (item is None or not self.wanted(link, item, None)):
-            return
+        row = self._updated_row(session, link, key, change)
         if row is None:
-            assert item is not None
-            row = MirroredItem(
-                link_id=link.id, item_key=key, kind=item.kind, created_at=change.occurred_at
-            )
-        if item is not None:
-            _merge(row, item, change)
-        if change.deleted:
-            row.deleted = True
-        if item is not None and item.comments is not None:
-            row.comments = item.comments
-        elif change.comment_delta:
-            row.comments += change.comment_delta
-        first_time = rows.insert_ignore(
+            return  # a new item the link's filters leave out
+        first_time = mirror_store.record_event(
             session,
-            MirrorEvent,
-            {
+            event={
                 "project_id": link.project_id,
                 "link_id": link.id,
                 "item_key": key,
@@ -135,22 +117,53 @@ class MirrorService:
                 "occurred_at": change.occurred_at,
                 "dedupe_key": f"{link.id}:{change.dedupe_key}"[:300],
             },
-            conflict=["dedupe_key"],
         )
         if first_time and (row.last_change_at is None or change.occurred_at >= row.last_change_at):
             row.last_change = change.summary[:500]
             row.last_change_at = change.occurred_at
         session.add(row)
         session.flush()
-        project_channel = self._channel(session, link)
+        self._publish_item(session, link, row, change, first_time)
+
+    def _updated_row(
+        self, session: Session, link: Link, key: str, change: Change
+    ) -> MirroredItem | None:
+        """The item's row with the change merged in (not yet saved); None for an item the
+        link does not mirror and whose change does not bring it in."""
+        assert link.id is not None
+        row = mirror_store.mirrored_item(session, link_id=link.id, item_key=key)
+        item = change.item
+        if row is None:
+            if item is None or not wanted(link.filters, item):
+                return None
+            row = MirroredItem(
+                link_id=link.id, item_key=key, kind=item.kind, created_at=change.occurred_at
+            )
+        if item is not None:
+            _merge(row, item, change)
+        if change.deleted:
+            row.deleted = True
+        if item is not None and item.comments is not None:
+            row.comments = item.comments
+        elif change.comment_delta:
+            row.comments += change.comment_delta
+        return row
+
+    def _publish_item(
+        self, session: Session, link: Link, row: MirroredItem, change: Change, first_time: bool
+    ) -> None:
+        """Update the item's living message; a first-seen state change or comment also gets
+        a reply in its thread."""
+        assert link.id is not None
+        project_channel = link_store.link_channel(session, link=link)
         if project_channel is None:
             return
-        message_key = item_key_of(link.id, key)
+        message_key = item_key_of(link.id, row.item_key)
         self.outbox.publish(
             session,
             key=message_key,
             channel=project_channel,
-            message=render_mirror.item_message(self._view(link, row)),
+            message=render_mirror.item_message(_view(link, row)),
         )
         threads = bool(link.filters.get("threads", True))
         if first_time and threads and (change.state_change or change.comment):
@@ -164,15 +177,7 @@ class MirrorService:
     ) -> None:
         """A reply in the item's thread. Changes that come before the last reply was sent
         join it, so a burst of changes is one reply, not one post each."""
-        pending = session.exec(
-            select(SlackMessage)
-            .where(
-                SlackMessage.thread_key == message_key,
-                col(SlackMessage.ts).is_(None),
-                col(SlackMessage.claimed_until).is_(None),
-            )
-            .order_by(col(SlackMessage.id).desc())
-        ).first()
+        pending = mirror_store.unsent_reply(session, thread_key=message_key)
         if pending is not None:
             note = render_mirror.join_notes(pending.text, note)
             key = pending.key
@@ -188,81 +193,36 @@ class MirrorService:
             return 0
         with self.db.session() as session:
             for link_id in link_ids:
-                link = session.get(Link, link_id)
+                link = link_store.get_link(session, link_id=link_id)
                 if link is not None:
                     self.publish_summary(session, link)
         return len(link_ids)
 
-    def wanted(self, link: Link, item: ItemState, row: MirroredItem | None) -> bool:
-        """The link's filters: bots, labels to include or exclude, Trello lists to watch."""
-        filters = link.filters
-        if item.author_is_bot and not filters.get("bots", False):
-            return False
-        labels = {label.lower() for label in (row.labels if row else item.labels)}
-        include = {label.lower() for label in filters.get("labels", [])}
-        exclude = {label.lower() for label in filters.get("exclude_labels", [])}
-        if include and not labels & include:
-            return False
-        if labels & exclude:
-            return False
-        lists = {name.lower() for name in filters.get("lists", [])}
-        return not (lists and item.source == "trello" and item.state.lower() not in lists)
-
     def _rename_label(self, session: Session, link: Link, old: str, new: str | None) -> None:
-        rows = session.exec(select(MirroredItem).where(MirroredItem.link_id == link.id)).all()
-        channel = self._channel(session, link)
+        assert link.id is not None
+        rows = mirror_store.link_items(session, link_id=link.id)
+        channel = link_store.link_channel(session, link=link)
         for row in rows:
             if old not in row.labels:
                 continue
             kept = [label for label in row.labels if label != old]
             row.labels = kept if new is None else [*kept, new]
             session.add(row)
-            if channel and link.id is not None:
+            if channel:
                 self.outbox.publish(
                     session,
                     key=item_key_of(link.id, row.item_key),
                     channel=channel,
-                    message=render_mirror.item_message(self._view(link, row)),
+                    message=render_mirror.item_message(_view(link, row)),
                 )
-
-    def _channel(self, session: Session, link: Link) -> str | None:
-        from makersbot.store.models import Project
-
-        project = session.get(Project, link.project_id)
-        return project.channel_id if project else None
-
-    # Views -------------------------------------------------------------------------------
-
-    def _view(self, link: Link, row: MirroredItem) -> ItemView:
-        return ItemView(
-            source=link.source,
-            kind=row.kind,
-            number=row.number,
-            title=row.title,
-            url=row.url,
-            state=row.state,
-            closed=row.closed,
-            deleted=row.deleted,
-            container_name=link.target_name or link.target,
-            labels=tuple(row.labels),
-            people=tuple(row.people),
-            due=row.due,
-            comments=row.comments,
-            last_change=row.last_change,
-            last_change_at=row.last_change_at,
-        )
 
     def publish_summary(self, session: Session, link: Link) -> None:
         """Post or update the pinned board summary of a link."""
         assert link.id is not None
-        channel = self._channel(session, link)
+        channel = link_store.link_channel(session, link=link)
         if channel is None:
             return
-        rows = session.exec(
-            select(MirroredItem).where(
-                MirroredItem.link_id == link.id, col(MirroredItem.deleted).is_(False)
-            )
-        ).all()
+        rows = mirror_store.link_items(session, link_id=link.id, include_deleted=False)
         recent = sorted(
             (r for r in rows if r.last_change_at is not None),
             key=lambda r: r.last_change_at or self.clock(),
@@ -273,7 +233,7 @@ class MirrorService:
             name=link.target_name or link.target,
             url=link.url,
             counts=_counts(link.source, rows),
-            recent=tuple(self._view(link, r) for r in recent),
+            recent=tuple(_view(link, r) for r in recent),
             polling=link.webhook_id is None,
         )
         self.outbox.publish(
@@ -284,77 +244,25 @@ class MirrorService:
             pin=True,
         )
 
-    # Polling -----------------------------------------------------------------------------
 
-    def changes_from_poll(
-        self, session: Session, link: Link, items: Sequence[ItemState]
-    ) -> list[Change]:
-        """Turn polled GitHub items into Changes, by comparing with what is stored."""
-        changes = []
-        for item in items:
-            row = mirror_store.mirrored_item(session, link_id=link.id or 0, item_key=item.key)
-            if (
-                row is not None
-                and row.source_updated_at is not None
-                and item.updated_at is not None
-                and item.updated_at <= row.source_updated_at
-            ):
-                continue
-            action, summary, state_change = _diff(row, item)
-            credits: tuple[Any, ...] = ()
-            if (
-                item.state == "merged"
-                and item.author
-                and not item.author_is_bot
-                and (row is None or row.state != "merged")
-            ):
-                from integrations.changes import Credit
-
-                credits = (
-                    Credit(
-                        kind=LedgerKind.GIVE.value,
-                        source="github:pr_merged",
-                        login=item.author,
-                        dedupe_key=f"github:pr_merged:{item.container}#{item.number}",
-                        description=f"merged {item.container}#{item.number}",
-                    ),
-                )
-            changes.append(
-                Change(
-                    source=item.source,
-                    container=item.container,
-                    action=action,
-                    summary=summary,
-                    occurred_at=item.updated_at or self.clock(),
-                    dedupe_key=item_dedupe_key(item),
-                    item=item,
-                    item_key=item.key,
-                    state_change=state_change,
-                    credits=credits,
-                )
-            )
-        return changes
-
-
-def _diff(row: MirroredItem | None, item: ItemState) -> tuple[str, str, bool]:
-    """Name what a poll saw change, in the words a webhook would have used."""
-    if row is None:
-        return "opened", "opened" + (f" by {item.author}" if item.author else ""), True
-    if row.state != item.state:
-        if item.state == "merged":
-            return "merged", "merged", True
-        if item.closed and not row.closed:
-            return "closed", "closed", True
-        if row.closed and not item.closed:
-            return "reopened", "reopened", True
-        return item.state, f"now {item.state}", True
-    if row.title != item.title:
-        return "edited", f"renamed from “{row.title}”", False
-    if sorted(row.labels) != sorted(item.labels):
-        return "labeled", "labels: " + (", ".join(item.labels) or "none"), False
-    if sorted(row.people) != sorted(item.people):
-        return "assigned", "assigned: " + (", ".join(item.people) or "nobody"), False
-    return "updated", "updated", False
+def _view(link: Link, row: MirroredItem) -> ItemView:
+    return ItemView(
+        source=link.source,
+        kind=row.kind,
+        number=row.number,
+        title=row.title,
+        url=row.url,
+        state=row.state,
+        closed=row.closed,
+        deleted=row.deleted,
+        container_name=link.target_name or link.target,
+        labels=tuple(row.labels),
+        people=tuple(row.people),
+        due=row.due,
+        comments=row.comments,
+        last_change=row.last_change,
+        last_change_at=row.last_change_at,
+    )
 
 
 def _merge(row: MirroredItem, item: ItemState, change: Change) -> None:

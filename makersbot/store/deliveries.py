@@ -1,11 +1,64 @@
-"""Stored webhook deliveries. Session first, keyword-only."""
+"""Webhook deliveries: stored before they are acknowledged, claimed for processing. Session
+first, keyword-only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
 
 from makersbot.store.models import Delivery
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_deliveries(
+    session: Session, *, deliveries: Sequence[dict[str, Any]]
+) -> set[tuple[str, str]]:
+    """Insert many deliveries in one statement; returns the (source, delivery id) of those
+    that were new (a redelivery meets the unique key and is skipped)."""
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    insert = postgresql.insert if _postgres(session) else sqlite.insert
+    stmt = (
+        insert(table)
+        .values(list(deliveries))
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(table.c.source, table.c.delivery_id)
+    )
+    inserted = session.execute(stmt).all()
+    return {(str(source), str(delivery_id)) for source, delivery_id in inserted}
+
+
+def claim_deliveries(session: Session, *, now: datetime, until: datetime, batch: int) -> list[int]:
+    """Claim up to `batch` unprocessed deliveries nobody holds, oldest first, until `until`.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so two processes never claim the same
+    delivery.
+    """
+    stmt = (
+        select(Delivery)
+        .where(col(Delivery.processed_at).is_(None))
+        .where((col(Delivery.claimed_until).is_(None)) | (col(Delivery.claimed_until) < now))
+        .order_by(col(Delivery.id))
+        .limit(batch)
+    )
+    if _postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    claimed = session.exec(stmt).all()
+    for row in claimed:
+        row.claimed_until = until
+        session.add(row)
+    return [row.id for row in claimed if row.id is not None]
+
+
+def get_delivery(session: Session, *, delivery_id: int) -> Delivery | None:
+    return session.get(Delivery, delivery_id)
 
 
 def release_claims(session: Session) -> int:

@@ -1,7 +1,7 @@
 """A fake GitHub REST API server for tests.
 
 ``FakeGitHub`` is a real HTTP server on 127.0.0.1 that answers the few endpoints the bot
-uses, in GitHub's shapes, so PyGithub (``integrations.github_api.GitHubGateway``) runs
+uses, in GitHub's shapes, so PyGithub (``integrations.github.gateway.GitHubGateway``) runs
 against it unchanged: pass ``fake.base_url`` as ``GITHUB_API_URL``. Every request is
 recorded as a :class:`Request`.
 
