@@ -24,7 +24,10 @@ def package_version() -> str:
 
 def half_configured(settings: Settings) -> list[str]:
     """One sentence per integration that is set up by halves: what is missing and its effect."""
-    s = settings
+    return _integrations(settings) + _public_url(settings) + _slack(settings)
+
+
+def _integrations(s: Settings) -> list[str]:
     warnings: list[str] = []
     if s.trello_api_key and not s.trello_token:
         warnings.append("TRELLO_API_KEY is set without TRELLO_TOKEN: Trello stays off.")
@@ -40,6 +43,11 @@ def half_configured(settings: Settings) -> list[str]:
             "GITHUB_WEBHOOK_SECRET is set without GITHUB_TOKEN: GitHub linking is off, so "
             "no repository can be linked and webhook deliveries show nothing."
         )
+    return warnings
+
+
+def _public_url(s: Settings) -> list[str]:
+    warnings: list[str] = []
     if not s.public_url:
         if s.trello_api_secret and s.trello_enabled:
             warnings.append(
@@ -64,6 +72,11 @@ def half_configured(settings: Settings) -> list[str]:
                 "PUBLIC_URL is set but neither GITHUB_WEBHOOK_SECRET nor TRELLO_API_SECRET: "
                 "no webhooks are added, so linked repositories and boards are polled."
             )
+    return warnings
+
+
+def _slack(s: Settings) -> list[str]:
+    warnings: list[str] = []
     if not s.slack_bot_token:
         present = [
             name
