@@ -23,6 +23,8 @@ import holidays
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from makersbot.db import Database
 from makersbot.store import rows
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 DIGEST_JOB = "digest"
+# A SchedulerRun row that is not a job: when the first scheduler started on this database.
+INSTALLED = "installed"
 # `holidays` subdivisions of the United Kingdom. England and Wales share their bank holidays.
 CALENDARS: dict[str, str | None] = {
     "england-and-wales": "ENG",
@@ -260,6 +264,26 @@ class DigestRunner(Protocol):
     def already_posted(self, period: str) -> bool: ...
 
 
+def record_installation(db: Database, now: datetime) -> datetime:
+    """When the bot was installed: the first scheduler start on this database, kept in a
+    `SchedulerRun(INSTALLED)` row. A database that already has runs from before this row
+    existed was installed no later than its earliest run."""
+    with db.session() as session:
+        row = session.get(SchedulerRun, INSTALLED)
+        if row is not None:
+            return row.ran_at
+        earliest = session.exec(
+            select(func.min(col(SchedulerRun.ran_at))).where(col(SchedulerRun.job) != INSTALLED)
+        ).one()
+        installed = min(now, earliest) if earliest is not None else now
+        rows.insert_ignore(
+            session, SchedulerRun, {"job": INSTALLED, "ran_at": installed}, conflict=["job"]
+        )
+    with db.session(read_only=True) as session:
+        stored = session.get(SchedulerRun, INSTALLED)
+        return stored.ran_at if stored is not None else installed
+
+
 def record_run(db: Database, job: str, at: datetime) -> None:
     """Upsert `SchedulerRun(job)`, which /healthz reports as `last_scheduler_run`."""
     with db.session() as session:
@@ -318,7 +342,11 @@ class Scheduler:
         self._aps.add_job(job, "interval", seconds=seconds, id=name, name=name)
 
     def start(self, *, catch_up: bool = True) -> None:
-        """Start the jobs; a digest missed earlier this week runs now, in the background."""
+        """Start the jobs; a digest missed earlier this week runs now, in the background.
+
+        The first start on a database records when the bot was installed, so that a run
+        whose time came before that is not "caught up" (a digest nobody was owed)."""
+        record_installation(self.db, self.clock())
         self._aps.start()
         if catch_up:
             self._aps.add_job(self.catch_up, id=f"{DIGEST_JOB}-catch-up", name="digest catch-up")
@@ -343,6 +371,10 @@ class Scheduler:
         slot = self.schedule.last_run_this_week(now)
         if slot is None:
             return None
+        with self.db.session(read_only=True) as session:
+            installed = session.get(SchedulerRun, INSTALLED)
+        if installed is not None and installed.ran_at > slot:
+            return None  # the run was due before the bot was installed: nothing was missed
         if self.digest.already_posted(self.schedule.week_key(slot)):
             with self.db.session(read_only=True) as session:
                 last = session.get(SchedulerRun, DIGEST_JOB)

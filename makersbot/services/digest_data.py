@@ -156,7 +156,9 @@ def first_time_givers(session: Session, period: Period) -> list[str]:
 
 
 def chart_rows(session: Session, *, end: datetime, weeks: int = 8, top: int = 12) -> list[ChartRow]:
-    """Gives and takes per council over the `weeks` before `end`: the most active `top`."""
+    """Gives and takes per council over the `weeks` before `end`: the `top` councils that
+    gave most. A council that only took is left out: the chart celebrates giving, and never
+    puts a council on show for reusing others' work alone."""
     entry = LedgerEntry
     rows = session.execute(
         select(col(entry.council_code), col(entry.kind), func.count())
@@ -172,7 +174,7 @@ def chart_rows(session: Session, *, end: datetime, weeks: int = 8, top: int = 12
         totals[str(code)][str(kind)] += int(count)
     names = council_names(session, set(totals))
     ranked = sorted(
-        totals.items(),
+        ((code, counts) for code, counts in totals.items() if counts["give"] > 0),
         key=lambda kv: (-kv[1]["give"], -(kv[1]["give"] + kv[1]["take"]), names[kv[0]]),
     )
     return [
@@ -480,7 +482,8 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
     ).all():
         gives[project_id][code] = int(n)
     waiting = _waiting_reviews(session, period)
-    ids = set(counts) | set(gives) | set(waiting)
+    news = _project_news(session, period)
+    ids = set(counts) | set(gives) | set(waiting) | set(news)
     refs = project_refs(session, ids)
     names = council_names(session, {c for g in gives.values() for c in g if c})
     digests = []
@@ -502,10 +505,41 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
             contributors=tuple(contributors),
             unattributed=g.get(None, 0),
             waiting=tuple(waiting.get(project_id, ())),
+            **news.get(project_id, {}),
         )
         if digest.has_news:
             digests.append(digest)
     return sorted(digests, key=lambda d: (d.project.name.lower(), d.project.id))
+
+
+def _project_news(session: Session, period: Period) -> dict[int, dict[str, Any]]:
+    """Per project: the phases reached, the latest status line and the councils that
+    adopted it in the period (ProjectDigest's `phases`, `status`, `adopted_by`)."""
+    news: dict[int, dict[str, Any]] = defaultdict(dict)
+    for project_id, kind, value in session.execute(
+        select(col(ProjectUpdate.project_id), col(ProjectUpdate.kind), col(ProjectUpdate.value))
+        .where(col(ProjectUpdate.at) >= period.start, col(ProjectUpdate.at) < period.end)
+        .order_by(col(ProjectUpdate.at), col(ProjectUpdate.id))
+    ).all():
+        if kind == "phase":
+            news[project_id]["phases"] = (*news[project_id].get("phases", ()), value)
+        elif kind == "status":
+            news[project_id]["status"] = value
+    adoptions = session.execute(
+        select(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
+        .where(
+            col(LedgerEntry.occurred_at) >= period.start,
+            col(LedgerEntry.occurred_at) < period.end,
+            col(LedgerEntry.source) == "adopt",
+            col(LedgerEntry.project_id).is_not(None),
+            col(LedgerEntry.council_code).is_not(None),
+        )
+        .order_by(col(LedgerEntry.occurred_at), col(LedgerEntry.id))
+    ).all()
+    names = council_names(session, {code for _, code in adoptions})
+    for project_id, code in adoptions:
+        news[project_id]["adopted_by"] = (*news[project_id].get("adopted_by", ()), names[code])
+    return news
 
 
 def _event_bucket(kind: str, action: str) -> str:
