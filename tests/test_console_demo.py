@@ -57,3 +57,12 @@ def test_the_demo_plays_a_week_and_ends_with_the_digest_and_its_chart(tmp_path: 
     described = out.split("described as: ", 1)[1].splitlines()[0]
     assert "Woking: gave 3" in described and "Leeds" not in described
     assert not list(tmp_path.glob("makersbot-demo-*"))  # the throwaway database is gone
+    # The README's quick start shows this output, abridged: every line it quotes is real.
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    quoted = readme.split("Its output, abridged", 1)[1].split("```text\n", 1)[1].split("```")[0]
+    invented = [
+        line
+        for line in quoted.splitlines()
+        if line.strip() not in ("", "…") and line.replace("/tmp/", f"{tmp_path}/") not in out
+    ]
+    assert not invented, invented

@@ -14,6 +14,7 @@ from makersbot.domain.digest import ChartRow
 from makersbot.render_digest import project_messages
 from makersbot.scheduler import DigestSchedule, Scheduler, record_run
 from makersbot.services import digest_data
+from makersbot.settings import Settings
 from makersbot.store import health
 from tests.conftest import Clock
 
@@ -137,3 +138,9 @@ def test_a_bot_that_ran_before_the_installation_was_recorded_still_catches_up(bo
     upgraded.shutdown()
     assert upgraded.catch_up()
     assert digest.runs == [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+
+
+def test_seven_in_the_schedule_is_accepted_as_sunday_as_the_readme_says() -> None:
+    settings = Settings(_env_file=None, digest_schedule="0 9 * * 7")  # type: ignore[call-arg]
+    run_at = DigestSchedule(settings.digest_schedule).next_run(datetime(2026, 11, 25, tzinfo=UTC))
+    assert run_at.strftime("%A %H:%M") == "Sunday 09:00"
