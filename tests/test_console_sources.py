@@ -218,3 +218,19 @@ def test_wait_understands_durations_and_days() -> None:
     assert wait_for("until tuesday", monday) == datetime(2026, 11, 17, 10, 0, tzinfo=UTC) - monday
     assert wait_for("until someday", monday) is None
     assert wait_for("a while", monday) is None
+
+
+def test_a_card_number_on_several_boards_means_the_linked_one(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    _, out = play(
+        sqlite_url,
+        tmp_path,
+        [
+            ":trello move 1 Doing",
+            '/makers link bin-day-reminders trello "Bin day reminders"',
+            ":trello move 1 Doing",
+        ],
+    )
+    assert "“1” matches several cards: #1 User research with residents (Bin day reminders); " in out
+    assert "[trello] alice moved “User research with residents” from Done to Doing" in out

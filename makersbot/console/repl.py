@@ -112,6 +112,7 @@ class Console:
     def loop(self) -> int:
         """The session: introductions, then one line at a time until :quit or the end."""
         self.print(INTRO)
+        self.print(f"The weekly digest's hub channel (DIGEST_CHANNEL) is #{self.session.hub_name}.")
         pending = self._introductions()
         if pending:
             self.handle(pending)

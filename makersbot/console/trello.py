@@ -182,7 +182,8 @@ class ConsoleTrello:
     # Playing Trello's side ---------------------------------------------------------------
 
     def find_card(self, ref: str) -> tuple[Board, dict[str, Any]]:
-        """A card by its number (`3`, `#3`) or words of its name, on any board."""
+        """A card by its number (`3`, `#3`) or words of its name, on any board (a linked
+        board first, when the number is on several)."""
         wanted = ref.strip().lstrip("#").lower()
         found = [
             (board, card)
@@ -193,6 +194,10 @@ class ConsoleTrello:
         ]
         if not found:
             raise ValueError(f"No open card matches “{ref}”. `:trello boards` lists them.")
+        hooked = {hook.board_id for hook in self.webhooks.values()}
+        if len(found) > 1 and sum(board.id in hooked for board, _ in found) == 1:
+            # Card numbers repeat from board to board: the linked board is the one meant.
+            found = [(board, card) for board, card in found if board.id in hooked]
         if len(found) > 1:
             names = "; ".join(f"#{c['idShort']} {c['name']} ({b.name})" for b, c in found[:6])
             raise ValueError(f"“{ref}” matches several cards: {names}. Use more of its name.")
