@@ -209,7 +209,7 @@ def prepare(count: int, seeded: Seeded, response_url: str, tag: str) -> list[Pre
     for i in range(count):
         if i % 2 == 0:
             kind, text = "list", "list"
-            expect: tuple[str, ...] = (f"{seeded.total} project(s)",)
+            expect: tuple[str, ...] = (f"{seeded.total} projects",)
         else:
             slug = seeded.slugs[(i // 2) % len(seeded.slugs)]
             kind, text = "info", f"info {slug}"

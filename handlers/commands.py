@@ -191,7 +191,7 @@ class Commands:
 
     @subcommand("list [words]")
     def list(self, actor: Actor, args: str) -> Message:
-        """Find projects by name, description or council."""
+        """Find projects: every word must match a name, description or council."""
         words = args.split()
         cards, total = self.projects.catalogue(words)
         return render.project_list(cards, total=total, words=words)
@@ -199,7 +199,9 @@ class Commands:
     @subcommand("info <project>")
     def info(self, actor: Actor, args: str) -> Message:
         """A project's card: phase, councils, status, links."""
-        return render.project_card(self.projects.card(actor, args or None))
+        card = self.projects.card(actor, args or None)
+        # Only you see this card: no Join button when you are already one of its makers.
+        return render.project_card(card, with_join=not self.projects.is_maker(actor, card.id))
 
     @subcommand(f"phase <project> <{PHASES}>")
     def phase(self, actor: Actor, args: str) -> Message:

@@ -10,9 +10,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from makersbot.domain.digest import ChartRow
 from makersbot.render_digest_parts import day
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # GOV.UK colours: green for giving, blue for taking; dark grey text.
 GAVE_COLOUR = "#00703c"
@@ -28,8 +32,16 @@ def title(end: datetime) -> str:
 
 def render_png(rows: Sequence[ChartRow], *, title: str) -> bytes:
     """A horizontal bar chart, most giving council at the top, each bar labelled."""
+    buffer = io.BytesIO()
+    draw(rows, title=title).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def draw(rows: Sequence[ChartRow], *, title: str) -> Figure:
+    """The chart's figure: rows in the order given (most giving first), from the top."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     names = [_short(row.council) for row in rows][::-1]
     gave = [row.gave for row in rows][::-1]
@@ -46,8 +58,12 @@ def render_png(rows: Sequence[ChartRow], *, title: str) -> bytes:
     took_bars = axes.barh(
         [p - bar / 2 for p in positions], took, height=bar, color=TOOK_COLOUR, label="took"
     )
-    for bars in (gave_bars, took_bars):
-        axes.bar_label(bars, padding=3, fontsize=9, color=TEXT_COLOUR)
+    for bars, values in ((gave_bars, gave), (took_bars, took)):
+        # A zero needs no label: the missing bar says it.
+        labels = [str(value) if value else "" for value in values]
+        axes.bar_label(bars, labels=labels, padding=3, fontsize=9, color=TEXT_COLOUR)
+    # Counts are whole numbers: no 0.5 ticks on the axis.
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_yticks(list(positions), names, fontsize=10, color=TEXT_COLOUR)
     axes.set_xlabel("times in the last 8 weeks", color=TEXT_COLOUR)
     axes.set_title(title, loc="left", fontsize=12, color=TEXT_COLOUR)
@@ -57,9 +73,7 @@ def render_png(rows: Sequence[ChartRow], *, title: str) -> bytes:
     # Above the bars, beside the title, so it never hides the shortest bar.
     axes.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, frameon=False)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 def alt_text(rows: Sequence[ChartRow], *, title: str) -> str:

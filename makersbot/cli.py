@@ -27,9 +27,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="serve Slack when SLACK_BOT_TOKEN is set, else the console")
     sub.add_parser("serve", help="HTTP app + background work in one process")
     sub.add_parser("worker", help="background work only (outbox sender, scheduler)")
-    console = sub.add_parser("console", help="offline console: type /makers lines")
-    console.add_argument("--user", default="U0CONSOLE", help="the Slack user id you play")
-    console.add_argument("--name", default="you", help="your display name")
+    console = sub.add_parser(
+        "console", help="offline console: type /makers lines; Slack, GitHub and Trello played"
+    )
+    console.add_argument("--user", help="the Slack user id you play, e.g. U002")
+    console.add_argument("--name", help="your name, e.g. priya (not asked again)")
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="play a short scripted story on a throwaway database, then stop",
+    )
     sub.add_parser(
         "check",
         help="print the configuration (secrets hidden), warn about half-set integrations "
@@ -72,12 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if settings.slack_enabled:
                 return serve(settings)
             print("No SLACK_BOT_TOKEN set: starting the offline console (Ctrl-D to leave).")
-            return run_console(settings, "U0CONSOLE", "you")
+            return run_console(settings, None, None)
         if args.command == "serve":
             return serve(settings)
         if args.command == "worker":
             return worker(settings)
         if args.command == "console":
+            if args.demo:
+                from makersbot.console.demo import run_demo
+
+                return run_demo(settings)
             return run_console(settings, args.user, args.name)
     except ConfigError as exc:
         print(f"makersbot: configuration error: {exc}", file=sys.stderr)
@@ -112,21 +123,24 @@ def check(settings: Settings) -> int:
 
 
 def print_digest(settings: Settings, week: str | None) -> int:
-    """`makersbot digest --preview | --week 2026-W47`: the digest as readable text."""
+    """`makersbot digest --preview | --week 2026-W47`: the digest as readable text (no
+    mrkdwn: channels and people by name, links as "label (url)", no *bold* markers)."""
     from makersbot.app import build
-    from makersbot.render_digest import to_terminal
+    from makersbot.console.cast import slack_names
+    from makersbot.console.text import messages_as_text
 
     bot = build(settings)
     try:
         if bot.db.is_sqlite:
             bot.db.upgrade()
         messages = bot.digest.render_week(week) if week else bot.digest.preview()
+        names = slack_names(bot.db)
     except ValueError as exc:
         print(f"makersbot: {exc}", file=sys.stderr)
         return 2
     finally:
         bot.stop()
-    print(to_terminal(messages))
+    print(messages_as_text(messages, lambda slack_id: names.get(slack_id, slack_id)))
     return 0
 
 
@@ -197,10 +211,20 @@ def worker(settings: Settings) -> int:
     return 0
 
 
-def run_console(settings: Settings, user: str, name: str) -> int:
+def run_console(settings: Settings, user: str | None, name: str | None) -> int:
+    """The offline console as `user` / `name`; asks who you are when neither is given."""
     from makersbot.console import Console
+    from makersbot.console.cast import CastError
 
-    return Console(settings, user_id=user, user_name=name).loop()
+    try:
+        console = Console(settings, user_id=user, user_name=name)
+    except CastError as exc:
+        print(f"makersbot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return console.loop()
+    finally:
+        console.close()
 
 
 class _Gunicorn:

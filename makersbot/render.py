@@ -88,8 +88,26 @@ def slack_time(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """ "1 member", "2 members", "0 projects": a count with its noun, never "member(s)"."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def phase_name(phase: str) -> str:
+    """A phase as every message writes it: "Idea", "Discovery", "Alpha", "Beta", "Live",
+    "Retired" (one casing everywhere; the lower-case words are only what people type)."""
+    return phase.capitalize()
+
+
 def phase_label(phase: str) -> str:
-    return f"{PHASE_MARKERS.get(phase, '')} {phase.capitalize()}".strip()
+    """The phase with its marker, for cards and lists: "🧪 Alpha"."""
+    return f"{PHASE_MARKERS.get(phase, '')} {phase_name(phase)}".strip()
+
+
+def in_phase(phase: str) -> str:
+    """The phase after "is now" / "is already": "in Alpha", but "Live" and "Retired", which
+    are states a project is in rather than stages it is at."""
+    return phase_name(phase) if phase in ("live", "retired") else f"in {phase_name(phase)}"
 
 
 def _section(text: str) -> SectionBlock:
@@ -121,8 +139,13 @@ def _councils_line(card: ProjectCard) -> str:
 
 
 def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
-    """The pinned project card: name, phase, councils, latest status, links, and a Join
-    button unless the project is retired (nothing left to join)."""
+    """The pinned project card: name, phase, councils, latest status, links, and a Join button
+    unless the project is retired (nothing left to join).
+
+    The pinned card is one message that everyone sees, so it keeps the button; a personal
+    view of the card (`/makers info` to one of its makers) passes `with_join=False`.
+    `member_count` counts makers: councils that adopted it are listed, not counted.
+    """
     lead = plain(card.lead_council, 200) if card.lead_council else "not set yet"
     lines = [
         f"*Phase:* {phase_label(card.phase)}   *Lead council:* {lead}",
@@ -135,7 +158,7 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
     if card.description:
         blocks.append(_section(plain(card.description, 2000)))
     blocks.append(_section("\n".join(lines)))
-    context = [f"`{card.slug}`", f"{card.member_count} member(s)"]
+    context = [f"`{card.slug}`", plural(card.member_count, "member")]
     if card.channel_id:
         context.insert(0, f"<#{card.channel_id}>")
     context.extend(f"<{url}|{plain(label, 200)}>" for label, url in card.links)
@@ -153,7 +176,7 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
                 ]
             )
         )
-    text = f"{card.name} — {card.phase}; councils: {_councils_line(card)}"
+    text = f"{card.name} — {phase_name(card.phase)}; councils: {_councils_line(card)}"
     return _message(escape(text), blocks)
 
 
@@ -189,12 +212,14 @@ def project_list(cards: Sequence[ProjectCard], *, total: int, words: Sequence[st
     query = " ".join(words)
     if not cards:
         if query:
+            every = "all of " if len(words) > 1 else ""
             return text_reply(
-                f"No projects match “{plain(query, 200)}”. Try fewer words, or start one: "
+                f"No projects match {every}“{plain(query, 200)}”. Every word must match the "
+                "name, description or a council: try fewer words, or start one: "
                 "`/makers start <name>`."
             )
         return text_reply("No projects yet. Start the first: `/makers start <name>`.")
-    heading = f"{total} project(s)" + (f" matching “{plain(query, 200)}”" if query else "")
+    heading = plural(total, "project") + (f" matching “{plain(query, 200)}”" if query else "")
     lines = [project_line(card) for card in cards]
     if total > len(cards):
         lines.append(f"…and {total - len(cards)} more. Narrow it: `/makers list <words>`.")

@@ -6,8 +6,8 @@ from slack_sdk.models.blocks import Block
 
 from makersbot.domain.digest import ProjectDigest
 from makersbot.domain.messages import Message
-from makersbot.render import plain
-from makersbot.render_digest_parts import Part, compose, count, day, link, section
+from makersbot.render import phase_label, plain
+from makersbot.render_digest_parts import Part, compose, count, day, link, names_list, section
 
 PROJECT_LIST = 10
 
@@ -24,7 +24,8 @@ def project_messages(digest: ProjectDigest) -> list[Message]:
     ]
     title = f"*This week in {plain(digest.project.name, 80)}*"
     tally = " · ".join(c for c in counts if c)
-    head: list[Block] = [section(f"{title}\n{tally}" if tally else title)]
+    lines = [title] + ([tally] if tally else []) + _project_news(digest)
+    head: list[Block] = [section("\n".join(lines))]
     thanks = [f"{plain(name, 60)} ({n})" for name, n in digest.contributors]
     if digest.unattributed:
         thanks.append(
@@ -41,3 +42,17 @@ def project_messages(digest: ProjectDigest) -> list[Message]:
         Part("⏳ Waiting on review for over a week", waiting, PROJECT_LIST),
     ]
     return compose(head, parts, f"{digest.period.key} · the 7 days to {day(digest.period.end)}")
+
+
+def _project_news(digest: ProjectDigest) -> list[str]:
+    """The week's phase changes, latest status and adoptions, one line each."""
+    lines = []
+    if digest.phases:
+        reached = ", then ".join(phase_label(p) for p in digest.phases)
+        lines.append(f"Moved to {reached}")
+    if digest.status:
+        lines.append(f"📣 Latest status: {plain(digest.status, 500)}")
+    if digest.adopted_by:
+        names = names_list([plain(n, 60) for n in digest.adopted_by])
+        lines.append(f"🎉 Adopted by {names}")
+    return lines

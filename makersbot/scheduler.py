@@ -74,7 +74,12 @@ class Scheduler:
         return bool(self._aps.running)
 
     def start(self, *, catch_up: bool = True) -> None:
-        """Start the jobs; a digest missed earlier this week runs now, in the background."""
+        """Start the jobs; a digest missed earlier this week runs now, in the background.
+
+        The first start on a database records when the bot was installed, so that a run
+        whose time came before that is not "caught up" (a digest nobody was owed)."""
+        with self.db.session() as session:
+            digest_runs.record_installation(session, now=self.clock())
         self._aps.start()
         if catch_up:
             self._aps.add_job(self.catch_up, id=f"{DIGEST_JOB}-catch-up", name="digest catch-up")
@@ -93,6 +98,10 @@ class Scheduler:
         slot = self.schedule.last_run_this_week(now)
         if slot is None:
             return None
+        with self.db.session(read_only=True) as session:
+            installed = digest_runs.installed_at(session)
+        if installed is not None and installed > slot:
+            return None  # the run was due before the bot was installed: nothing was missed
         if self.digest.already_posted(self.schedule.week_key(slot)):
             with self.db.session(read_only=True) as session:
                 last = digest_runs.last_scheduler_run(session, job=DIGEST_JOB)

@@ -187,9 +187,9 @@ def test_join_leave_and_members_on_the_card(
 def test_project_can_be_named_by_channel_or_left_out_inside_it(bot: Bot, project: Project) -> None:
     channel = project.channel_id
     assert channel is not None
-    assert "is now in discovery" in run(bot, "phase discovery", channel=channel).last
-    assert "is now in alpha" in run(bot, f"phase <#{channel}|makers-bin-day-reminders> alpha").last
-    assert "is now in beta" in run(bot, "phase #makers-bin-day-reminders beta").last
+    assert "is now in Discovery" in run(bot, "phase discovery", channel=channel).last
+    assert "is now in Alpha" in run(bot, f"phase <#{channel}|makers-bin-day-reminders> alpha").last
+    assert "is now in Beta" in run(bot, "phase #makers-bin-day-reminders beta").last
     said = run(bot, "status Bin day reminders Testing with residents in Woking")
     assert "Status of *Bin day reminders* updated" in said.last
     updated = rows(bot, Project)[0]
@@ -216,7 +216,7 @@ def test_only_leads_or_admins_report_phase(bot: Bot, project: Project) -> None:
 def test_list_filters_by_words_and_council(bot: Bot, project: Project) -> None:
     run(bot, "iam council Leeds", user="U0BOB")
     run(bot, "start Parking permits", user="U0BOB")
-    assert "2 project(s)" in run(bot, "list").last
+    assert "2 projects" in run(bot, "list").last
     by_word = run(bot, "list parking").last
     assert "Parking permits" in by_word and "Bin day" not in by_word
     by_council = run(bot, "list guildford").last
@@ -249,7 +249,7 @@ def test_gave_without_a_council_is_kept_and_attributed_later(bot: Bot, project: 
     gift = [e for e in rows(bot, LedgerEntry) if e.source == "gave"]
     assert [(g.council_code, g.description) for g in gift] == [(None, "a day of user research")]
     reply = run(bot, "iam council Camden", user="U0DAN").last
-    assert "1 earlier contribution(s) now count" in reply
+    assert "1 earlier contribution now counts for it" in reply
     gift = [e for e in rows(bot, LedgerEntry) if e.source == "gave"]
     assert gift[0].council_code == "CMD"
 
@@ -315,11 +315,94 @@ def test_card_is_one_message_edited_in_place(
 
 def test_cached_catalogue_follows_every_change(bot: Bot, project: Project) -> None:
     assert "Guildford" in run(bot, "list").last
-    assert "1 member(s)" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
+    assert "· 1 member'" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
     run(bot, "join bin-day-reminders", user="U0BOB")  # no council yet
-    assert "2 member(s)" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
+    assert "· 2 members'" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
     run(bot, "iam council Woking", user="U0BOB")
     assert "makers: Guildford, Woking" in str(run(bot, "info bin-day-reminders").acks[-1]["blocks"])
     assert "Guildford + 1 more" in run(bot, "list").last
     run(bot, "phase bin-day-reminders beta")
     assert "Beta" in run(bot, "list bin").last
+
+
+# Words that read as finished (issue 11) ----------------------------------------------------
+
+
+def info_blocks(bot: Bot, user: str, ref: str = "bin-day-reminders") -> str:
+    return str(run(bot, f"info {ref}", user=user).acks[-1]["blocks"])
+
+
+def test_counts_have_real_plurals_and_agree_with_their_verbs(bot: Bot, project: Project) -> None:
+    assert "1 project\n" in run(bot, "list").last
+    assert "· 1 member'" in info_blocks(bot, "U0ALICE")
+    run(bot, "iam council Leeds", user="U0CAROL")
+    run(bot, "adopt bin-day-reminders", user="U0CAROL")
+    assert (
+        "Leeds already uses *Bin day reminders*."
+        in run(bot, "adopt bin-day-reminders", user="U0CAROL").last
+    )
+    run(bot, "adopt bin-day-reminders", user="U0NOCOUNCIL")
+    assert (
+        "You already use *Bin day reminders*."
+        in run(bot, "adopt bin-day-reminders", user="U0NOCOUNCIL").last
+    )
+    for user in ("U0X", "U0Y"):
+        run(bot, "gave bin-day-reminders a workshop", user=user)
+        run(bot, "iam council Camden", user=user)
+    run(bot, "join bin-day-reminders", user="U0Z")  # only members record gifts
+    run(bot, "gave bin-day-reminders research", user="U0Z")
+    run(bot, "gave bin-day-reminders money", user="U0Z")
+    assert (
+        "2 earlier contributions now count for it"
+        in run(bot, "iam council Woking", user="U0Z").last
+    )
+
+
+def test_adopters_are_listed_on_the_card_but_not_counted_as_members(
+    bot: Bot, project: Project
+) -> None:
+    run(bot, "iam council Leeds", user="U0CAROL")
+    run(bot, "adopt bin-day-reminders", user="U0CAROL")
+    card = info_blocks(bot, "U0CAROL")
+    assert "using it: Leeds" in card
+    assert "· 1 member'" in card
+    run(bot, "join bin-day-reminders", user="U0CAROL")  # an adopter who joins makes it too
+    assert "· 2 members'" in info_blocks(bot, "U0CAROL")
+
+
+def test_the_join_button_is_shown_to_others_but_not_to_makers(bot: Bot, project: Project) -> None:
+    assert "Join this project" in info_blocks(bot, "U0STRANGER")
+    assert "Join this project" not in info_blocks(bot, "U0ALICE")
+    run(bot, "adopt bin-day-reminders", user="U0CAROL")
+    assert "Join this project" in info_blocks(bot, "U0CAROL")  # adopters may still join
+    run(bot, "join bin-day-reminders", user="U0BOB")
+    assert "Join this project" not in info_blocks(bot, "U0BOB")
+    # The pinned card is one message everyone sees: it keeps its button.
+    card = [m for m in rows(bot, SlackMessage) if m.key.endswith(":card")][0]
+    assert "Join this project" in str(card.blocks)
+
+
+def test_phase_names_have_one_casing(bot: Bot, project: Project, fake_slack: FakeSlack) -> None:
+    assert "*Bin day reminders* is now in Alpha." in run(bot, "phase bin-day-reminders alpha").last
+    assert "is already in Alpha." in run(bot, "phase bin-day-reminders ALPHA").last
+    assert "*Bin day reminders* is now Live." in run(bot, "phase bin-day-reminders live").last
+    said = run(bot, "phase bin-day-reminders retired").last
+    assert "*Bin day reminders* is now Retired." in said and "now in retired" not in said
+    bot.sender.drain()
+    posted = [c.args["text"] for c in fake_slack.calls("chat.postMessage")]
+    assert any(text.startswith("Phase: Idea → *Alpha*") for text in posted), posted
+    assert any(text.startswith("Phase: Live → *Retired*") for text in posted), posted
+    assert "📦 Retired" in info_blocks(bot, "U0ALICE")
+
+
+def test_list_finds_a_project_by_its_lead_council_and_says_every_word_must_match(
+    bot: Bot, project: Project
+) -> None:
+    run(bot, "join bin-day-reminders", user="U0BOB")
+    run(bot, "leave bin-day-reminders")  # nobody from Guildford is a member any more
+    found = run(bot, "list guildford").last
+    assert "Bin day reminders" in found
+    assert "Bin day reminders" in run(bot, "list bin guildford").last
+    nothing = run(bot, "list bin leeds").last
+    assert "No projects match all of “bin leeds”. Every word must match" in nothing
+    assert "every word must match" in run(bot, "help").last

@@ -86,3 +86,32 @@ def test_views_are_valid() -> None:
     home = render.home_view(Identity("U1", "Leeds City Council", "octo", None), [card()])
     View(**home).validate_json()  # type: ignore[arg-type]
     assert home["type"] == "home"
+
+
+def test_counts_are_written_with_real_plurals() -> None:
+    assert [render.plural(n, "member") for n in (0, 1, 2)] == ["0 members", "1 member", "2 members"]
+    assert render.plural(1, "body", "bodies") == "1 body"
+    one = str(render.project_card(card(member_count=1)).blocks)
+    assert "· 1 member'" in one and "(s)" not in one
+    assert "*2 projects*" in str(
+        render.project_list([card(), card(id=2)], total=2, words=[]).blocks
+    )
+    assert "*1 project*" in str(render.project_list([card()], total=1, words=[]).blocks)
+
+
+def test_phase_names_have_one_casing() -> None:
+    assert [render.phase_name(p) for p in ("idea", "beta", "retired")] == [
+        "Idea",
+        "Beta",
+        "Retired",
+    ]
+    assert render.phase_label("live") == "✅ Live"
+    assert render.in_phase("alpha") == "in Alpha"
+    assert render.in_phase("retired") == "Retired"  # "is now Retired", never "is now in retired"
+    assert render.project_card(card(phase="retired")).text.startswith("Bin day reminders — Retired")
+
+
+def test_a_personal_card_can_leave_out_the_join_button() -> None:
+    message = render.project_card(card(), with_join=False)
+    assert_valid(message)
+    assert "Join this project" not in str(message.blocks)

@@ -162,6 +162,9 @@ class ProjectDigest:
     contributors: tuple[tuple[str, int], ...] = ()  # (council name, gives), most first
     unattributed: int = 0
     waiting: tuple[WaitingReview, ...] = field(default_factory=tuple)
+    phases: tuple[str, ...] = ()  # phases reached in the period, in order
+    status: str | None = None  # the latest status line reported in the period
+    adopted_by: tuple[str, ...] = ()  # councils that adopted it in the period, by name
 
     @property
     def has_news(self) -> bool:
@@ -173,6 +176,9 @@ class ProjectDigest:
             or self.contributors
             or self.unattributed
             or self.waiting
+            or self.phases
+            or self.status
+            or self.adopted_by
         )
 
 

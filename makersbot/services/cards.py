@@ -28,7 +28,10 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
     adopters: dict[int, list[str]] = defaultdict(list)
     members: dict[int, int] = defaultdict(int)
     for project_id, role, code in rows:
-        members[project_id] += 1
+        # Members are the people who make it; councils that adopted it are listed, not
+        # counted (an adopter who joins becomes a maker and is counted then).
+        if role != Role.ADOPTER.value:
+            members[project_id] += 1
         council = name(code)
         if council is None:
             continue

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from makersbot.db import Database
-from makersbot.domain.projects import ProjectCard
+from makersbot.domain.projects import ProjectCard, Role
 from makersbot.domain.requests import Actor
 from makersbot.publishing import Publisher
 from makersbot.services.cards import load_cards
@@ -90,6 +90,15 @@ class ProjectCatalogue(ProjectFlow):
             card = load_cards(session, [project])[0]
         self._cards.put(key, card)
         return card
+
+    def is_maker(self, actor: Actor, project_id: int) -> bool:
+        """Whether the person already makes the project (a Join button would be no use)."""
+        with self.db.session(read_only=True) as session:
+            person = people_store.get_person(session, slack_user_id=actor.slack_user_id)
+            if person is None or person.id is None:
+                return False
+            member = project_store.membership(session, project_id=project_id, person_id=person.id)
+            return member is not None and member.role != Role.ADOPTER.value
 
     def projects_of(self, slack_user_id: str) -> list[ProjectCard]:
         """The projects a person belongs to."""

@@ -25,7 +25,7 @@ from makersbot.domain.digest import HUB, PROJECT, WEEK, HubDigest, Period, Proje
 from makersbot.domain.messages import Message
 from makersbot.domain.requests import Outcome, UserError
 from makersbot.outbox import PERMANENT_ERRORS, Outbox
-from makersbot.render import plain
+from makersbot.render import plain, plural
 from makersbot.render_digest import hub_messages
 from makersbot.render_project_digest import project_messages
 from makersbot.services import digest_content as content
@@ -159,7 +159,7 @@ class DigestService:
                     "DIGEST_CHANNEL is not set, so there is no hub digest, and no project "
                     "channel has news to post (or this week's digests are already there)."
                 )
-            return Outcome(f"Posting {run.project_posts} project digest(s) now.")
+            return Outcome(f"Posting {plural(run.project_posts, 'project digest')} now.")
         if run.hub_key is None:  # another run claimed it a moment ago
             existing = self._latest_claim(hub, period.key)
             return Outcome(self._already_there(hub, existing or message_key(hub, period.key, 0)))

@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -109,12 +110,15 @@ def _ordered(
 
 
 def chart_rows(session: Session, *, end: datetime, weeks: int = 8, top: int = 12) -> list[ChartRow]:
-    """Gives and takes per council over the `weeks` before `end`: the most active `top`."""
+    """Gives and takes per council over the `weeks` before `end`: the `top` councils that
+    gave most. A council that only took is left out: the chart celebrates giving, and never
+    puts a council on show for reusing others' work alone."""
     totals = ledger.council_totals(session, start=end - weeks * WEEK, end=end)
     names = ledger.council_names(session, codes=set(totals))
     gave_took = {
         code: (counts.get(LedgerKind.GIVE.value, 0), counts.get(LedgerKind.TAKE.value, 0))
         for code, counts in totals.items()
+        if counts.get(LedgerKind.GIVE.value, 0) > 0
     }
     ranked = sorted(
         gave_took.items(), key=lambda kv: (-kv[1][0], -(kv[1][0] + kv[1][1]), names[kv[0]])
@@ -245,7 +249,8 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
     )
     gives = ledger.project_gives(session, period=period)
     waiting = projects.waiting_reviews(session, period=period)
-    ids = set(counts) | set(gives) | set(waiting)
+    news = _project_news(session, period)
+    ids = set(counts) | set(gives) | set(waiting) | set(news)
     refs = projects.project_refs(session, ids=ids)
     names = ledger.council_names(session, codes={c for g in gives.values() for c in g if c})
     digests = []
@@ -267,7 +272,24 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
             contributors=tuple(contributors),
             unattributed=g.get(None, 0),
             waiting=tuple(waiting.get(project_id, ())),
+            **news.get(project_id, {}),
         )
         if digest.has_news:
             digests.append(digest)
     return sorted(digests, key=lambda d: (d.project.name.lower(), d.project.id))
+
+
+def _project_news(session: Session, period: Period) -> dict[int, dict[str, Any]]:
+    """Per project: the phases reached, the latest status line and the councils that
+    adopted it in the period (ProjectDigest's `phases`, `status`, `adopted_by`)."""
+    news: dict[int, dict[str, Any]] = defaultdict(dict)
+    for project_id, kind, value in projects.project_updates(session, period=period):
+        if kind == "phase":
+            news[project_id]["phases"] = (*news[project_id].get("phases", ()), value)
+        elif kind == "status":
+            news[project_id]["status"] = value
+    adoptions = projects.adoptions(session, period=period)
+    names = ledger.council_names(session, codes={code for _, code in adoptions})
+    for project_id, code in adoptions:
+        news[project_id]["adopted_by"] = (*news[project_id].get("adopted_by", ()), names[code])
+    return news

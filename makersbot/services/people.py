@@ -11,7 +11,7 @@ from makersbot.db import Database
 from makersbot.domain.people import Identity
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.publishing import Publisher
-from makersbot.render import plain
+from makersbot.render import plain, plural
 from makersbot.store import people as people_store
 from makersbot.store import projects as project_store
 from makersbot.store.models import Person
@@ -77,7 +77,8 @@ class PeopleService:
             self._refresh_cards(session, person)
         reply = f"You are with *{plain(council.name, 200)}*."
         if counted:
-            reply += f" {counted} earlier contribution(s) now count for it."
+            verb = "counts" if counted == 1 else "count"
+            reply += f" {plural(counted, 'earlier contribution')} now {verb} for it."
         return Outcome(reply)
 
     def set_github(self, actor: Actor, login: str) -> Outcome:
@@ -119,7 +120,8 @@ class PeopleService:
             has_council = person.council_code is not None
         reply = f"Your {tool} account is `{plain(name, 100)}`."
         if counted:
-            reply += f" {counted} earlier contribution(s) now count for your council."
+            verb = "counts" if counted == 1 else "count"
+            reply += f" {plural(counted, 'earlier contribution')} now {verb} for your council."
         if not has_council:
             reply += " Set your council too: `/makers iam council <name>`."
         return Outcome(reply)

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from makersbot.domain.projects import LedgerKind, Phase, Role, Verification, slugify
 from makersbot.domain.requests import Actor, Outcome, UserError
-from makersbot.render import plain
+from makersbot.render import in_phase, phase_name, plain
 from makersbot.services.project_flow import DAY, NO_COUNCIL_HINT, ProjectFlow
 from makersbot.slack_gateway import ChannelError, Reserved
 from makersbot.store import ledger as ledger_store
@@ -161,17 +161,18 @@ class ProjectLifecycle(ProjectFlow):
             project = change.project
             person = self._require_lead(change.session, actor, project, "change its phase")
             if project.phase == phase.value:
-                raise UserError(f"*{plain(project.name, 100)}* is already in {phase.value}.")
+                raise UserError(f"*{plain(project.name, 100)}* is already {in_phase(phase)}.")
             before = project.phase
             project.phase = phase.value
             project.phase_changed_at = change.at
             change.record("phase", phase.value, by=person.id)
             change.announce(
                 f"phase:{actor.request_key}",
-                f"Phase: {before} → *{phase.value}* (reported by <@{actor.slack_user_id}>)",
+                f"Phase: {phase_name(before)} → *{phase_name(phase)}* "
+                f"(reported by <@{actor.slack_user_id}>)",
             )
             name = project.name
-        return Outcome(f"*{plain(name, 100)}* is now in {phase.value}. The card is updated.")
+        return Outcome(f"*{plain(name, 100)}* is now {in_phase(phase)}. The card is updated.")
 
     def set_status(self, actor: Actor, args: str) -> Outcome:
         """Report a one-line status; the card shows the latest with its date."""

@@ -175,9 +175,8 @@ class ProjectMembership(ProjectFlow):
                 ),
             )
             if not new:
-                raise UserError(
-                    f"{plain(council or 'You', 100)} already use(s) *{plain(project.name, 100)}*."
-                )
+                who_uses = f"{plain(council, 100)} already uses" if council else "You already use"
+                raise UserError(f"{who_uses} *{plain(project.name, 100)}*.")
             # A maker stays a maker; anyone else becomes an adopter.
             project_store.add_membership(
                 session, project_id=change.project_id, person_id=person.id, role=Role.ADOPTER

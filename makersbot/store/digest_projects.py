@@ -259,3 +259,34 @@ def waiting_reviews(session: Session, *, period: Period) -> dict[int, list[Waiti
     ).all():
         found[project_id].append(WaitingReview(title, url, number, created))
     return found
+
+
+def project_updates(session: Session, *, period: Period) -> list[tuple[int, str, str]]:
+    """(project id, kind, value) of every phase and status update in the period, in order."""
+    return [
+        (int(project_id), str(kind), str(value))
+        for project_id, kind, value in session.execute(
+            select(col(ProjectUpdate.project_id), col(ProjectUpdate.kind), col(ProjectUpdate.value))
+            .where(col(ProjectUpdate.at) >= period.start, col(ProjectUpdate.at) < period.end)
+            .order_by(col(ProjectUpdate.at), col(ProjectUpdate.id))
+        ).all()
+    ]
+
+
+def adoptions(session: Session, *, period: Period) -> list[tuple[int, str]]:
+    """(project id, council code) of every adoption in the period, in order."""
+    return [
+        (int(project_id), str(code))
+        for project_id, code in session.execute(
+            select(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
+            .where(
+                col(LedgerEntry.occurred_at) >= period.start,
+                col(LedgerEntry.occurred_at) < period.end,
+                col(LedgerEntry.source) == "adopt",
+                col(LedgerEntry.project_id).is_not(None),
+                col(LedgerEntry.council_code).is_not(None),
+                col(LedgerEntry.voided_at).is_(None),
+            )
+            .order_by(col(LedgerEntry.occurred_at), col(LedgerEntry.id))
+        ).all()
+    ]

@@ -142,6 +142,30 @@ def record_scheduler_run(session: Session, *, job: str, at: datetime) -> None:
             session.add(row)
 
 
+# A SchedulerRun row that is not a job: when the first scheduler started on this database.
+INSTALLED = "installed"
+
+
+def record_installation(session: Session, *, now: datetime) -> datetime:
+    """When the bot was installed: the first scheduler start on this database, kept in a
+    `SchedulerRun(INSTALLED)` row. A database that already has runs from before this row
+    existed was installed no later than its earliest run."""
+    row = session.get(SchedulerRun, INSTALLED)
+    if row is not None:
+        return row.ran_at
+    earliest = session.exec(
+        select(func.min(col(SchedulerRun.ran_at))).where(col(SchedulerRun.job) != INSTALLED)
+    ).one()
+    installed = min(now, earliest) if earliest is not None else now
+    insert_ignore(session, SchedulerRun, {"job": INSTALLED, "ran_at": installed}, conflict=["job"])
+    return installed
+
+
+def installed_at(session: Session) -> datetime | None:
+    """When the bot was installed on this database, if a scheduler has started."""
+    return last_scheduler_run(session, job=INSTALLED)
+
+
 def last_scheduler_run(session: Session, *, job: str) -> datetime | None:
     """When `job` last completed, if ever."""
     row = session.get(SchedulerRun, job)

@@ -99,26 +99,29 @@ def project_in_channel(session: Session, *, channel_id: str) -> Project | None:
 def search_projects(
     session: Session, *, words: Sequence[str], limit: int
 ) -> tuple[list[Project], int]:
-    """Projects whose name, slug, description or councils contain every word; newest first."""
+    """Projects whose name, slug, description, lead council or members' councils contain
+    every word; newest first."""
     stmt = select(Project)
     count_stmt = select(func.count()).select_from(Project)
     for word in words:
         pattern = f"%{word.lower()}%"
+        council_named = or_(
+            func.lower(Council.name).like(pattern), func.lower(Council.code) == word.lower()
+        )
         council_hit = (
             select(Membership.project_id)
             .join(Person, col(Person.id) == Membership.person_id)
             .join(Council, col(Council.code) == Person.council_code)
-            .where(
-                or_(
-                    func.lower(Council.name).like(pattern), func.lower(Council.code) == word.lower()
-                )
-            )
+            .where(council_named)
         )
+        # The lead council counts even when nobody from it is a member any more.
+        lead_hit = select(Council.code).where(council_named)
         condition = or_(
             func.lower(Project.name).like(pattern),
             func.lower(Project.slug).like(pattern),
             func.lower(Project.description).like(pattern),
             col(Project.id).in_(council_hit),
+            col(Project.lead_council_code).in_(lead_hit),
         )
         stmt = stmt.where(condition)
         count_stmt = count_stmt.where(condition)
