@@ -201,7 +201,7 @@ def build(folder: Path) -> dict[str, dict[str, str]]:
                 print(f"kept {domains[domain]} for {domain}; {source} says {sorted(codes)}")
             domains.setdefault(domain, codes)
     for domain, codes in JOINT_DOMAINS.items():
-        domains[domain] = {code: "joint" for code in codes}
+        domains[domain] = dict.fromkeys(codes, "joint")
     unknown = {c for codes in domains.values() for c in codes} - register.current
     assert not unknown, f"codes not in the packaged register: {unknown}"
     return domains

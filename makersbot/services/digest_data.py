@@ -79,6 +79,7 @@ def _ledger_counts(session: Session, start: datetime, end: datetime) -> list[Any
                 func.count(),
             )
             .where(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
+            .where(~col(LedgerEntry.unverified))  # unverified councils wait: waiting_entries
             .group_by(col(LedgerEntry.council_code), col(LedgerEntry.kind), col(LedgerEntry.source))
         ).all()
     )
@@ -125,6 +126,19 @@ def _ordered(
     return tuple(ordered)
 
 
+def waiting_entries(session: Session, period: Period) -> int:
+    """Entries of the period that wait for their person's council to be verified."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                col(LedgerEntry.occurred_at) >= period.start,
+                col(LedgerEntry.occurred_at) < period.end,
+                col(LedgerEntry.unverified),
+            )
+        ).scalar_one()
+    )
+
+
 def first_time_givers(session: Session, period: Period) -> list[str]:
     """Codes of councils whose first-ever give falls in the period.
 
@@ -141,6 +155,7 @@ def first_time_givers(session: Session, period: Period) -> list[str]:
             col(entry.occurred_at) >= period.start,
             col(entry.occurred_at) < period.end,
             col(entry.council_code).is_not(None),
+            ~col(entry.unverified),
         )
         .distinct()
     )
@@ -148,6 +163,7 @@ def first_time_givers(session: Session, period: Period) -> list[str]:
         earlier.c.council_code == col(Council.code),
         earlier.c.occurred_at < period.start,
         earlier.c.kind == LedgerKind.GIVE.value,
+        ~earlier.c.unverified,
     )
     rows = session.execute(
         select(col(Council.code)).where(col(Council.code).in_(gave_now), ~gave_before)
@@ -164,6 +180,7 @@ def chart_rows(session: Session, *, end: datetime, weeks: int = 8, top: int = 12
             col(entry.occurred_at) >= end - weeks * WEEK,
             col(entry.occurred_at) < end,
             col(entry.council_code).is_not(None),
+            ~col(entry.unverified),
         )
         .group_by(col(entry.council_code), col(entry.kind))
     ).all()
@@ -191,6 +208,7 @@ def build_hub(session: Session, period: Period) -> HubDigest:
         councils=tuple(tallies),
         first_time=tuple(sorted(names[c] for c in first_time_givers(session, period))),
         unattributed_gives=unattributed,
+        unverified=waiting_entries(session, period),
         new_projects=tuple(new_projects(session, period)),
         phase_changes=tuple(changes),
         live=tuple(live),
@@ -475,6 +493,7 @@ def project_digests(session: Session, period: Period) -> list[ProjectDigest]:
             col(LedgerEntry.occurred_at) < period.end,
             col(LedgerEntry.kind) == LedgerKind.GIVE.value,
             col(LedgerEntry.project_id).is_not(None),
+            ~col(LedgerEntry.unverified),
         )
         .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
     ).all():

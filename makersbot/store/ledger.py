@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from makersbot.store import people
 from makersbot.store.models import (
     LedgerEntry,
 )
@@ -42,5 +43,9 @@ def add_ledger_entry(session: Session, *, entry: NewEntry) -> bool:
         "github_login": entry.github_login,
         "trello_username": entry.trello_username,
         "description": entry.description[:500],
+        # An unverified council's entry waits out of the league (store/people.py).
+        "unverified": people.entry_unverified(
+            session, person_id=entry.person_id, council_code=entry.council_code
+        ),
     }
     return insert_ignore(session, LedgerEntry, values, conflict=["dedupe_key"])
