@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from handlers import admin as admin_commands
 from makersbot import render
 from makersbot.domain.messages import Message
 from makersbot.domain.projects import Phase
@@ -271,68 +272,17 @@ class Commands:
             raise Usage
         return reply(self.people.vouch(actor, args))
 
-    @subcommand("admin <action> …", inline=lambda args: not args.lower().startswith("check-emails"))
+    @subcommand("admin <action> …", inline=admin_commands.is_quick)
     def admin(self, actor: Actor, args: str) -> Message:
         """Admins: fix councils, GitHub/Trello links and lead councils (`/makers admin`)."""
         if not actor.is_admin:
             raise UserError("Only admins (MAKERS_ADMINS) can use `/makers admin`.")
-        word, _, rest = args.partition(" ")
-        action = ADMIN_ACTIONS.get(word.lower())
-        if action is None:
-            lines = [
-                f"`/makers admin {usage}` — {what}" for usage, what, _ in ADMIN_ACTIONS.values()
-            ]
-            return render.text_reply("Admin actions:\n" + "\n".join(lines))
-        usage, _, method = action
-        try:
-            return reply(method(self, actor, rest.strip()))
-        except Usage:
-            return render.text_reply(f"Usage: `/makers admin {usage}`")
-
-    def _admin_verify_council(self, actor: Actor, rest: str) -> Outcome:
-        if not rest:
-            raise Usage
-        return self._admin().verify_council(actor, rest)
-
-    def _admin_council(self, actor: Actor, rest: str) -> Outcome:
-        who, _, council = rest.partition(" ")
-        if not council:
-            raise Usage
-        return self._admin().set_council_of(actor, who, council)
-
-    def _admin_github(self, actor: Actor, rest: str) -> Outcome:
-        return self._admin_assign(actor, "github", rest)
-
-    def _admin_trello(self, actor: Actor, rest: str) -> Outcome:
-        return self._admin_assign(actor, "trello", rest)
-
-    def _admin_assign(self, actor: Actor, tool: str, rest: str) -> Outcome:
-        who, _, login = rest.partition(" ")
-        if not login:
-            raise Usage
-        return self._admin().assign_login(actor, tool, who, login)
-
-    def _admin_forget(self, actor: Actor, rest: str) -> Outcome:
-        tool, _, login = rest.partition(" ")
-        if tool.lower() not in ("github", "trello") or not login:
-            raise Usage
-        return self._admin().forget_login(actor, tool.lower(), login)
-
-    def _admin_lead_council(self, actor: Actor, rest: str) -> Outcome:
-        if not rest:
-            raise Usage
-        return self._admin().lead_council(actor, rest)
-
-    def _admin_check_emails(self, actor: Actor, rest: str) -> Outcome:
-        return self._admin().check_emails(actor)
+        assert self.identity_admin is not None, "build() wires IdentityAdmin"
+        return admin_commands.AdminCommands(self.identity_admin).run(actor, args)
 
     def _proofs(self) -> IdentityProofs:
         assert self.proofs is not None, "build() wires IdentityProofs"
         return self.proofs
-
-    def _admin(self) -> IdentityAdmin:
-        assert self.identity_admin is not None, "build() wires IdentityAdmin"
-        return self.identity_admin
 
     @subcommand("adopt <project>")
     def adopt(self, actor: Actor, args: str) -> Message:
@@ -378,46 +328,6 @@ class Commands:
 
 # Subcommands that change nothing: no need to deduplicate them.
 READ_ONLY = {"list", "info", "links_"}
-
-
-# `/makers admin <word>`: (usage, what it does, the Commands method that runs it).
-ADMIN_ACTIONS: dict[str, tuple[str, str, Callable[[Commands, Actor, str], Outcome]]] = {
-    "verify-council": (
-        "verify-council <council>",
-        "confirm everyone who says they are with a council",
-        Commands._admin_verify_council,
-    ),
-    "council": (
-        "council @person <council>",
-        "set someone's council, verified",
-        Commands._admin_council,
-    ),
-    "github": (
-        "github @person <login>",
-        "link a GitHub login to someone, confirmed (taken from whoever had it)",
-        Commands._admin_github,
-    ),
-    "trello": (
-        "trello @person <username>",
-        "link a Trello username to someone, confirmed (taken from whoever had it)",
-        Commands._admin_trello,
-    ),
-    "forget": (
-        "forget github|trello <login>",
-        "unlink a login from whoever has it; its contributions wait for a proof",
-        Commands._admin_forget,
-    ),
-    "lead-council": (
-        "lead-council <project> <council>",
-        "correct a project's lead council",
-        Commands._admin_lead_council,
-    ),
-    "check-emails": (
-        "check-emails",
-        "verify unverified councils from people's Slack e-mail",
-        Commands._admin_check_emails,
-    ),
-}
 
 
 def phase_from(text: str) -> Phase:

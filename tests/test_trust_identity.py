@@ -157,10 +157,10 @@ def test_a_typed_github_login_is_a_claim_that_collects_nobodys_credit(ibot: Bot)
     linked_repo(ibot)
     run(ibot, "iam council Leeds", user="U0MAL")
     said = run(ibot, "iam github octocat", user="U0MAL").last
-    assert "unconfirmed" in said and "`/makers iam github`" in said
     github_credit(ibot, "octocat", "pr-1")
     # Credited to nobody: not to the claimant, not to her council.
     assert credits_of(ibot, "octocat") == [(None, None)]
+    assert "unconfirmed" in said and "`/makers iam github`" in said
     shown = run(ibot, "iam", user="U0MAL").last
     assert "`octocat` (unconfirmed" in shown
 
@@ -395,7 +395,8 @@ def test_a_council_domain_email_verifies_the_council_and_it_cannot_be_switched(
     fake_slack.add_user("U0BOB", "bob", email="bob@woking.gov.uk")
     run(ibot, "iam council leeds", user="U0BOB")  # the e-mail is read after the reply
     bob = person(ibot, "U0BOB")
-    assert (bob.council_code, bob.council_verified_by) == ("WOI", "email:woking.gov.uk")
+    assert bob.council_code == "WOI"
+    assert bob.council_verified_by == "email:woking.gov.uk"
     [told] = dms(ibot, "U0BOB")
     assert "woking.gov.uk" in told and "Woking Borough Council" in told and "Leeds" in told
     refused = run(ibot, "iam council leeds", user="U0BOB").last

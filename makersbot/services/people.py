@@ -216,13 +216,17 @@ class PeopleService:
         if not force and last is not None and now - last < RECHECK_EMAIL:
             return None
         self._checked[slack_user_id] = now
-        with self.db.session(read_only=True) as session:
-            person = people_store.get_person(session, slack_user_id=slack_user_id)
-            if person is not None and people_store.council_verified(person):
-                return None
-        email = self.directory.confirmed_email(slack_user_id)
-        match = self.domains.match_email(email) if email else None
-        return self._apply_email(slack_user_id, match) if match else None
+        try:
+            with self.db.session(read_only=True) as session:
+                person = people_store.get_person(session, slack_user_id=slack_user_id)
+                if person is not None and people_store.council_verified(person):
+                    return None
+            email = self.directory.confirmed_email(slack_user_id)
+            match = self.domains.match_email(email) if email else None
+            return self._apply_email(slack_user_id, match) if match else None
+        except Exception:  # a check that fails must not stop the command that led to it
+            log.exception("checking %s's Slack e-mail failed", slack_user_id)
+            return None
 
     def _apply_email(self, slack_user_id: str, match: DomainMatch) -> str | None:
         councils = [c for c in (self.register.get(code) for code in match.codes) if c]
