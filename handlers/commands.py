@@ -259,7 +259,7 @@ class Commands:
         word, _, token = value.partition(" ")
         if word.lower() == "token":
             if not token:
-                raise UserError("Usage: `/makers iam trello token <token>` (ephemeral, never kept)")
+                raise UserError("Usage: `/makers iam trello token <token>`")
             return reply(self._proofs().prove_trello(actor, token))
         if value:
             return reply(self.people.set_trello(actor, value))
