@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from handlers import admin as admin_commands
 from makersbot import render
 from makersbot.domain.messages import Message
 from makersbot.domain.projects import Phase
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.services.digest import DigestService
+from makersbot.services.identity_admin import IdentityAdmin
+from makersbot.services.identity_proof import IdentityProofs
 from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService
 from makersbot.services.projects import ProjectService
@@ -37,15 +40,16 @@ class Spec:
     name: str
     usage: str
     summary: str
-    inline: bool
+    inline: bool | Callable[[str], bool]  # a function of the arguments: quick or slow
     method: Callable[..., Message]
 
 
 F = TypeVar("F", bound=Callable[..., Message])
 
 
-def subcommand(usage: str, *, inline: bool = True) -> Callable[[F], F]:
-    """Mark a method as a subcommand. `inline=False` runs it after the acknowledgement."""
+def subcommand(usage: str, *, inline: bool | Callable[[str], bool] = True) -> Callable[[F], F]:
+    """Mark a method as a subcommand. `inline=False` runs it after the acknowledgement;
+    a function of the arguments decides each time (True: answer in the acknowledgement)."""
 
     def mark(method: F) -> F:
         method.__dict__["_subcommand"] = (usage, inline)
@@ -56,6 +60,13 @@ def subcommand(usage: str, *, inline: bool = True) -> Callable[[F], F]:
 
 def reply(outcome: Outcome) -> Message:
     return render.text_reply(outcome.reply)
+
+
+def iam_is_quick(args: str) -> bool:
+    """`iam` answers in the acknowledgement unless it must ask Slack, GitHub or Trello
+    (showing who you are re-reads your Slack e-mail first)."""
+    words = args.lower().split()
+    return words not in ([], ["github"]) and words[:2] != ["trello", "token"]
 
 
 class Commands:
@@ -70,8 +81,12 @@ class Commands:
         *,
         admins: frozenset[str],
         claim: Callable[[str], bool],
+        proofs: IdentityProofs | None = None,
+        identity_admin: IdentityAdmin | None = None,
     ) -> None:
         self.projects = projects
+        self.proofs = proofs
+        self.identity_admin = identity_admin
         self.people = people
         self.links = links
         self.digest = digest
@@ -121,7 +136,7 @@ class Commands:
             self._later[actor.request_key] = (None, actor, args)
             ack()
             return
-        if spec.inline:
+        if spec.inline(args) if callable(spec.inline) else spec.inline:
             ack(**self._run(spec, actor, args).as_kwargs(), response_type="ephemeral")
             return
         self._later[actor.request_key] = (spec, actor, args)
@@ -129,6 +144,8 @@ class Commands:
 
     def later(self, body: dict[str, Any], respond: Any, client: Any) -> None:
         """Bolt's lazy function for `/makers`: the slow work, after the acknowledgement."""
+        # First, off the ack path: a Slack e-mail at a council's domain verifies the council.
+        self.people.check_email(str(body.get("user_id") or ""))
         job = self._later.pop(str(body.get("trigger_id") or ""), None)
         if job is None:
             return
@@ -219,20 +236,56 @@ class Commands:
             raise Usage
         return reply(self.projects.set_status(actor, args))
 
-    @subcommand("iam council|github|trello <name>")
+    # Who is who (services/people.py, identity_proof.py, identity_admin.py) ----------------
+
+    @subcommand("iam council|github|trello <name>", inline=iam_is_quick)
     def iam(self, actor: Actor, args: str) -> Message:
-        """Say who you are: your council, GitHub login, Trello username."""
+        """Say who you are: council, GitHub, Trello (no name: prove the account)."""
         what, _, value = args.partition(" ")
         what = what.lower()
         if not what:
             return render.identity(self.people.identity(actor))
-        if not value or what not in ("council", "github", "trello"):
-            raise Usage
-        if what == "council":
+        if what == "council" and value:
             return reply(self.people.set_council(actor, value))
         if what == "github":
-            return reply(self.people.set_github(actor, value))
-        return reply(self.people.set_trello(actor, value))
+            return self._iam_github(actor, value)
+        if what == "trello":
+            return self._iam_trello(actor, value)
+        raise Usage
+
+    def _iam_github(self, actor: Actor, login: str) -> Message:
+        if login:
+            return reply(self.people.set_github(actor, login))
+        return reply(self._proofs().start_github(actor))
+
+    def _iam_trello(self, actor: Actor, value: str) -> Message:
+        word, _, token = value.partition(" ")
+        if word.lower() == "token":
+            if not token:
+                raise UserError("Usage: `/makers iam trello token <token>`")
+            return reply(self._proofs().prove_trello(actor, token))
+        if value:
+            return reply(self.people.set_trello(actor, value))
+        return reply(self._proofs().trello_link(actor))
+
+    @subcommand("vouch @person")
+    def vouch(self, actor: Actor, args: str) -> Message:
+        """Confirm that someone is with your (verified) council; admins vouch for anyone."""
+        if not args:
+            raise Usage
+        return reply(self.people.vouch(actor, args))
+
+    @subcommand("admin <action> …", inline=admin_commands.is_quick)
+    def admin(self, actor: Actor, args: str) -> Message:
+        """Admins: fix councils, GitHub/Trello links and lead councils (`/makers admin`)."""
+        if not actor.is_admin:
+            raise UserError("Only admins (MAKERS_ADMINS) can use `/makers admin`.")
+        assert self.identity_admin is not None, "build() wires IdentityAdmin"
+        return admin_commands.AdminCommands(self.identity_admin).run(actor, args)
+
+    def _proofs(self) -> IdentityProofs:
+        assert self.proofs is not None, "build() wires IdentityProofs"
+        return self.proofs
 
     @subcommand("adopt <project>")
     def adopt(self, actor: Actor, args: str) -> Message:

@@ -24,7 +24,9 @@ from handlers.commands import Commands
 from handlers.events import Events
 from handlers.views import Views
 from integrations.github.gateway import GitHubGateway
+from integrations.github.oauth import DeviceFlow, oauth_base_url
 from integrations.trello.gateway import TrelloGateway
+from integrations.trello.members import TrelloMembers
 from makersbot.calendar import DigestSchedule
 from makersbot.councils import CouncilRegister, default_register
 from makersbot.db import Database
@@ -33,6 +35,9 @@ from makersbot.publishing import Publisher
 from makersbot.services.deliveries import DeliveryService
 from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.services.digest import DigestService
+from makersbot.services.identity_admin import IdentityAdmin
+from makersbot.services.identity_proof import IdentityProofs
+from makersbot.services.identity_slack import SlackDirectory
 from makersbot.services.link_sources import GitHubApi, GitHubLinks, TrelloApi, TrelloLinks
 from makersbot.services.links import LinkService
 from makersbot.services.mirror import MirrorService
@@ -169,7 +174,7 @@ def build(
         digest_channel=settings.digest_channel,
     )
     projects = ProjectService(db, SlackChannels(client), publisher, clock, rules)
-    people = PeopleService(db, register, publisher)
+    people = _people_service(settings, db, register, publisher, client, clock)
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
@@ -187,7 +192,16 @@ def build(
         deliveries=_delivery_service(settings, db, mirror, clock, deliveries_stored.set),
         links=links,
         digest=digest,
-        commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
+        commands=Commands(
+            projects,
+            people,
+            links,
+            digest,
+            admins=settings.admins,
+            claim=claim,
+            proofs=_identity_proofs(settings, db, people, clock),
+            identity_admin=IdentityAdmin(db, people, publisher, resolve=projects.split_ref),
+        ),
         actions=Actions(projects, claim=claim, admins=settings.admins),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
@@ -196,6 +210,38 @@ def build(
         outbox_published=outbox_published,
         deliveries_stored=deliveries_stored,
     )
+
+
+def _people_service(
+    settings: Settings,
+    db: Database,
+    register: CouncilRegister,
+    publisher: Publisher,
+    client: WebClient,
+    clock: Clock,
+) -> PeopleService:
+    provable = {"github"} if settings.github_oauth_client_id else set()
+    provable |= {"trello"} if settings.secret("trello_api_key") else set()
+    return PeopleService(
+        db,
+        register,
+        publisher,
+        directory=SlackDirectory(client),
+        provable=frozenset(provable),
+        clock=clock,
+    )
+
+
+def _identity_proofs(
+    settings: Settings, db: Database, people: PeopleService, clock: Clock
+) -> IdentityProofs:
+    client_id, key = settings.github_oauth_client_id, settings.secret("trello_api_key")
+    github = None
+    if client_id:
+        oauth_url = settings.github_oauth_url or oauth_base_url(settings.github_api_url)
+        github = DeviceFlow(client_id, oauth_url=oauth_url, api_url=settings.github_api_url)
+    trello = TrelloMembers(settings.trello_api_url, key) if key else None
+    return IdentityProofs(db, people, github=github, trello=trello, clock=clock)
 
 
 def _request_claimer(db: Database) -> Callable[[str], bool]:

@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from makersbot.domain.messages import Message
-from makersbot.domain.people import Identity
+from makersbot.domain.people import CouncilCheck, Identity, Proof
 from makersbot.domain.projects import (
     JOIN_ACTION,
     START_DESCRIPTION_BLOCK,
@@ -248,11 +248,28 @@ def help_message(usages: Sequence[tuple[str, str]]) -> Message:
     return _message(intro + "\n" + "\n".join(lines), [_section(intro), _section("\n".join(lines))])
 
 
+# How far the bot has checked who someone is, in words (`/makers iam`, the Home tab).
+CHECKS = {
+    CouncilCheck.CLAIMED: "not verified yet: `/makers vouch` by a verified colleague or an admin",
+    CouncilCheck.EMAIL: "verified by your Slack e-mail",
+    CouncilCheck.VOUCH: "verified: a colleague vouched",
+    CouncilCheck.ADMIN: "verified by an admin",
+}
+PROOFS = {
+    Proof.CLAIMED: "unconfirmed, credited to nobody: prove it with `/makers iam github|trello`",
+    Proof.PROVEN: "proven",
+    Proof.CONFIRMED: "confirmed by an admin",
+}
+
+
 def identity(who: Identity) -> Message:
     """`/makers iam` with no arguments: what the bot knows about you."""
     council = plain(who.council, 200) if who.council else "not set — `/makers iam council <name>`"
     github = f"`{plain(who.github_login, 100)}`" if who.github_login else "not set"
     trello = f"`{plain(who.trello_username, 100)}`" if who.trello_username else "not set"
+    council += f" ({CHECKS[who.council_check]})" if who.council else ""
+    github += f" ({PROOFS[who.github_proof]})" if who.github_login else ""
+    trello += f" ({PROOFS[who.trello_proof]})" if who.trello_username else ""
     lines = [f"*Council:* {council}", f"*GitHub:* {github}", f"*Trello:* {trello}"]
     if who.projects:
         lines.append("*Projects:* " + ", ".join(plain(p, 200) for p in who.projects))

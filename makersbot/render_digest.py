@@ -82,7 +82,7 @@ def project_name(project: ProjectRef) -> str:
 
 def summary(digest: HubDigest) -> str:
     """The one sentence that says how the week went."""
-    if not digest.councils and not digest.unattributed_gives:
+    if not digest.councils and not digest.unattributed_gives and not digest.unverified:
         return (
             "A quiet week: the bot saw no council give or take anything. "
             "`/makers gave <project> <what>` records what no tool sees."
@@ -101,6 +101,12 @@ def summary(digest: HubDigest) -> str:
         sentences.append(
             f"Another {count(digest.unattributed_gives, 'contribution')} came from people not "
             "linked to a council yet (`/makers iam council <name>`)."
+        )
+    if digest.unverified:
+        are = "is" if digest.unverified == 1 else "are"
+        sentences.append(
+            f"{count(digest.unverified, 'entry', 'entries')} by people whose council is not "
+            f"verified yet {are} left out until someone vouches for them (`/makers vouch`)."
         )
     return " ".join(sentences)
 

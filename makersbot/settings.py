@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
     github_api_url: str = "https://api.github.com"
+    # OAuth app (or GitHub App) client id for the device flow that proves a GitHub login; not a
+    # secret. The device flow is served by GITHUB_OAUTH_URL, derived from GITHUB_API_URL.
+    github_oauth_client_id: str | None = None
+    github_oauth_url: str | None = None
     trello_api_key: SecretStr | None = None
     trello_token: SecretStr | None = None
     trello_api_secret: SecretStr | None = None
@@ -70,6 +74,7 @@ class Settings(BaseSettings):
         "trello_api_key",
         "trello_token",
         "trello_api_secret",
+        "github_oauth_client_id",
         mode="before",
     )
     @classmethod
@@ -96,7 +101,9 @@ class Settings(BaseSettings):
             raise ValueError("expects an app-level token starting with xapp-")
         return value
 
-    @field_validator("slack_api_url", "github_api_url", "trello_api_url", "public_url")
+    @field_validator(
+        "slack_api_url", "github_api_url", "github_oauth_url", "trello_api_url", "public_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None or value == "":
@@ -123,7 +130,7 @@ class Settings(BaseSettings):
         # slack_sdk joins base_url and the method name by plain concatenation.
         return value if value.endswith("/") else value + "/"
 
-    @field_validator("github_api_url", "trello_api_url", "public_url")
+    @field_validator("github_api_url", "github_oauth_url", "trello_api_url", "public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value

@@ -254,7 +254,11 @@ def test_issue_lifecycle_is_one_message_edited_in_place(mbot: Bot, fake_slack: F
     assert [(e.github_login, e.council_code) for e in closes] == [("hubot", None)]
     hubot = Actor(slack_user_id="U0HUBOT")
     mbot.people.set_council(hubot, "Leeds")
-    assert "1 earlier contribution" in mbot.people.set_github(hubot, "hubot").reply
+    mbot.people.set_github(hubot, "hubot")  # a typed login is a claim: it moves nothing
+    assert (
+        "1 contribution(s) made as `hubot`"
+        in mbot.people.record_proof("U0HUBOT", "github", "hubot", by="github").reply
+    )
     closes = [e for e in rows(mbot, LedgerEntry) if e.source == "github:issue_closed"]
     assert closes[0].council_code == "LDS"
 

@@ -118,6 +118,7 @@ class HubDigest:
     councils: tuple[CouncilTally, ...]  # active this period; most giving first
     first_time: tuple[str, ...] = ()  # council names
     unattributed_gives: int = 0  # by people not linked to a council yet
+    unverified: int = 0  # entries waiting for their person's council to be verified
     new_projects: tuple[ProjectRef, ...] = ()
     phase_changes: tuple[PhaseChange, ...] = ()  # excluding those that reached live
     live: tuple[LiveProject, ...] = ()

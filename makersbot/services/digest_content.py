@@ -56,6 +56,7 @@ def build_hub(session: Session, period: Period) -> HubDigest:
         councils=tuple(tallies),
         first_time=tuple(sorted(names[c] for c in first)),
         unattributed_gives=unattributed,
+        unverified=ledger.waiting_entries(session, period=period),
         new_projects=tuple(new_projects(session, period)),
         phase_changes=tuple(changes),
         live=tuple(live),

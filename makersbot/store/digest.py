@@ -67,6 +67,7 @@ def ledger_counts(session: Session, *, start: datetime, end: datetime) -> list[L
             )
             .where(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
             .where(col(LedgerEntry.voided_at).is_(None))  # undone entries do not count
+            .where(~col(LedgerEntry.unverified))  # unverified councils wait: waiting_entries
             .group_by(col(LedgerEntry.council_code), col(LedgerEntry.kind), col(LedgerEntry.source))
         ).all()
     ]
@@ -89,6 +90,7 @@ def first_time_givers(session: Session, *, period: Period) -> list[str]:
             col(entry.occurred_at) < period.end,
             col(entry.council_code).is_not(None),
             col(entry.voided_at).is_(None),
+            ~col(entry.unverified),
         )
         .distinct()
     )
@@ -97,6 +99,7 @@ def first_time_givers(session: Session, *, period: Period) -> list[str]:
         earlier.c.occurred_at < period.start,
         earlier.c.kind == LedgerKind.GIVE.value,
         earlier.c.voided_at.is_(None),
+        ~earlier.c.unverified,
     )
     rows = session.execute(
         select(col(Council.code)).where(col(Council.code).in_(gave_now), ~gave_before)
@@ -116,6 +119,7 @@ def council_totals(
             col(entry.occurred_at) < end,
             col(entry.council_code).is_not(None),
             col(entry.voided_at).is_(None),
+            ~col(entry.unverified),
         )
         .group_by(col(entry.council_code), col(entry.kind))
     ).all()
@@ -182,8 +186,23 @@ def project_gives(session: Session, *, period: Period) -> dict[int, dict[str | N
             col(LedgerEntry.kind) == LedgerKind.GIVE.value,
             col(LedgerEntry.project_id).is_not(None),
             col(LedgerEntry.voided_at).is_(None),
+            ~col(LedgerEntry.unverified),
         )
         .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
     ).all():
         gives[project_id][code] = int(n)
     return gives
+
+
+def waiting_entries(session: Session, *, period: Period) -> int:
+    """Entries of the period that wait for their person's council to be verified."""
+    return int(
+        session.execute(
+            select(func.count()).where(
+                col(LedgerEntry.occurred_at) >= period.start,
+                col(LedgerEntry.occurred_at) < period.end,
+                col(LedgerEntry.unverified),
+                col(LedgerEntry.voided_at).is_(None),
+            )
+        ).scalar_one()
+    )

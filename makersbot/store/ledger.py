@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
+from makersbot.store import people
 from makersbot.store.models import (
     LedgerEntry,
 )
@@ -51,6 +52,10 @@ def add_ledger_entry(session: Session, *, entry: NewEntry) -> bool:
         "description": entry.description[:500],
         "recorded_by": entry.recorded_by[:40],
         "verification": entry.verification[:20],
+        # An unverified council's entry waits out of the league (store/people.py).
+        "unverified": people.entry_unverified(
+            session, person_id=entry.person_id, council_code=entry.council_code
+        ),
     }
     return insert_ignore(session, LedgerEntry, values, conflict=["dedupe_key"])
 

@@ -42,6 +42,15 @@ class Person(SQLModel, table=True):
     github_verified_at: datetime | None = None
     trello_verified_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Council verification: None = a claim. `council_verified_by` says how ("email:<domain>",
+    # "vouch:<Slack id>", "admin:<Slack id>"); `email_domain` is the listed council domain of
+    # the person's confirmed Slack e-mail (kept only when it names a council).
+    council_verified_at: datetime | None = None
+    council_verified_by: str | None = Field(default=None, max_length=120)
+    email_domain: str | None = Field(default=None, max_length=100)
+    # How a login was verified: "github" / "trello" (proven by the person), "admin:<Slack id>".
+    github_verified_by: str | None = Field(default=None, max_length=60)
+    trello_verified_by: str | None = Field(default=None, max_length=60)
 
 
 class Project(SQLModel, table=True):
@@ -118,6 +127,8 @@ class LedgerEntry(SQLModel, table=True):
     verification: str = Field(default="", max_length=20)
     voided_at: datetime | None = None
     voided_by: str | None = Field(default=None, max_length=40)
+    # Recorded for a council its person had not verified: out of the league until they are.
+    unverified: bool = False
 
 
 class SeenRequest(SQLModel, table=True):

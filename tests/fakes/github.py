@@ -13,6 +13,9 @@ Endpoints:
   ``direction``, ``per_page`` and ``page``; ``Link`` pagination headers; a strong ``ETag``
   computed from the body, and ``304 Not Modified`` (no body) when ``If-None-Match`` equals it
 * ``POST``/``GET /repos/{owner}/{repo}/hooks`` and ``DELETE /repos/{owner}/{repo}/hooks/{id}``
+* the OAuth device flow, ``POST /login/device/code`` and ``POST /login/oauth/access_token``
+  (form fields in, JSON out with ``Accept: application/json``, errors as GitHub sends them),
+  and ``GET /user`` with the token it hands out: see :meth:`FakeGitHub.script_device_flow`
 
 Paths may carry GitHub Enterprise Server's ``/api/v3`` prefix (``fake.ghes_url``).
 PyGithub, given ``base_url="http://127.0.0.1:PORT"``, requests ``/repos/...`` on that host
@@ -64,6 +67,17 @@ class Request:
     body: Any
     status: int
     raw_path: str = ""
+
+
+@dataclass
+class _DeviceScript:
+    """How one device flow goes: the answers to successive polls, then the login."""
+
+    login: str
+    answers: deque[str]
+    interval: int
+    expires_in: int
+    user_code: str = ""
 
 
 @dataclass
@@ -160,6 +174,10 @@ class FakeGitHub(ServedInThread):
         self._issues: dict[str, dict[int, dict[str, Any]]] = {}
         self._hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self._refuse_hooks: int | None = None
+        self._oauth_apps: dict[str, bool] = {}  # client id -> device flow enabled
+        self._device_scripts: deque[_DeviceScript] = deque()
+        self._devices: dict[str, _DeviceScript] = {}  # device code -> its script
+        self._user_tokens: dict[str, str] = {}  # OAuth token -> login
         self._ids = itertools.count(1001)
         self._clock = _EPOCH
         self._server = _Server(self)
@@ -398,6 +416,9 @@ class FakeGitHub(ServedInThread):
                     if failure.times <= 0:
                         self._failures.remove(failure)
                     return _error(failure.status, f"fake failure {failure.status}")
+        oauth = self._serve_oauth(method, path, headers, body)
+        if oauth is not None:  # the device flow and GET /user: their own credentials
+            return oauth
         if self._token is not None:
             scheme, _, value = headers.get("authorization", "").partition(" ")
             if scheme.lower() not in ("token", "bearer") or value != self._token:
@@ -531,3 +552,100 @@ class FakeGitHub(ServedInThread):
         if "secret" in shown["config"]:
             shown["config"]["secret"] = "********"
         return shown
+
+    # -- the OAuth device flow ----------------------------------------------------------
+
+    def add_oauth_app(self, client_id: str, *, device_flow: bool = True) -> None:
+        """Register an OAuth app; ``device_flow=False`` is an app without "Enable Device Flow"."""
+        with self._lock:
+            self._oauth_apps[client_id] = device_flow
+
+    def script_device_flow(
+        self,
+        login: str,
+        answers: Iterable[str] = ("authorization_pending", "ok"),
+        *,
+        interval: int = 0,
+        expires_in: int = 900,
+    ) -> None:
+        """Say how the next device flow goes: each poll gets the next answer, an error code
+        such as ``authorization_pending``, ``slow_down``, ``expired_token``, ``access_denied``,
+        or ``ok`` (a token for ``login``); once they run out, polls stay pending."""
+        with self._lock:
+            self._device_scripts.append(_DeviceScript(login, deque(answers), interval, expires_in))
+
+    def user_codes(self) -> list[str]:
+        """The user codes handed out so far."""
+        with self._lock:
+            return [script.user_code for script in self._devices.values()]
+
+    def _serve_oauth(
+        self, method: str, path: str, headers: dict[str, str], body: Any
+    ) -> _Reply | None:
+        form = dict(parse_qsl(body)) if isinstance(body, str) else dict(body or {})
+        if method == "POST" and path == "/login/device/code":
+            return self._device_code(form, headers)
+        if method == "POST" and path == "/login/oauth/access_token":
+            return self._access_token(form, headers)
+        if method == "GET" and path == "/user":
+            scheme, _, token = headers.get("authorization", "").partition(" ")
+            with self._lock:
+                login = self._user_tokens.get(token) if scheme.lower() == "bearer" else None
+            if login is None:
+                return _error(401, "Bad credentials")
+            return _json({"login": login, "id": zlib.crc32(login.encode()), "type": "User"})
+        return None
+
+    def _device_code(self, form: dict[str, str], headers: dict[str, str]) -> _Reply:
+        with self._lock:
+            enabled = self._oauth_apps.get(form.get("client_id", ""))
+            if enabled is None:
+                return _oauth(headers, {"error": "incorrect_client_credentials"}, 401)
+            if not enabled:
+                return _oauth(headers, {"error": "device_flow_disabled"}, 400)
+            script = (
+                self._device_scripts.popleft()
+                if self._device_scripts
+                else _DeviceScript("octocat", deque(), 5, 900)
+            )
+            number = next(self._ids)
+            device_code = hashlib.sha1(f"device-{number}".encode()).hexdigest()
+            script.user_code = f"WDJB-{number:04d}"
+            self._devices[device_code] = script
+        return _oauth(
+            headers,
+            {
+                "device_code": device_code,
+                "user_code": script.user_code,
+                "verification_uri": "https://github.com/login/device",
+                "expires_in": script.expires_in,
+                "interval": script.interval,
+            },
+        )
+
+    def _access_token(self, form: dict[str, str], headers: dict[str, str]) -> _Reply:
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:device_code":
+            return _oauth(headers, {"error": "unsupported_grant_type"})
+        with self._lock:
+            if form.get("client_id") not in self._oauth_apps:
+                return _oauth(headers, {"error": "incorrect_client_credentials"})
+            script = self._devices.get(form.get("device_code", ""))
+            if script is None:
+                return _oauth(headers, {"error": "incorrect_device_code"})
+            answer = script.answers.popleft() if script.answers else "authorization_pending"
+            if answer == "slow_down":
+                script.interval += 5
+                return _oauth(headers, {"error": "slow_down", "interval": script.interval})
+            if answer != "ok":
+                return _oauth(headers, {"error": answer})
+            token = f"gho_{next(self._ids):036d}"
+            self._user_tokens[token] = script.login
+        return _oauth(headers, {"access_token": token, "token_type": "bearer", "scope": ""})
+
+
+def _oauth(headers: dict[str, str], payload: dict[str, Any], status: int = 200) -> _Reply:
+    """GitHub's OAuth endpoints answer JSON only when asked to; form-encoded otherwise."""
+    if "application/json" in headers.get("accept", ""):
+        return _json(payload, status)
+    body = urlencode({k: str(v) for k, v in payload.items()}).encode()
+    return _Reply(status, body, {"Content-Type": "application/x-www-form-urlencoded"})

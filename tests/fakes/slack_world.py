@@ -161,8 +161,14 @@ class SlackWorld:
         is_bot: bool = False,
         is_admin: bool = False,
         tz: str = "Europe/Berlin",
+        email_confirmed: bool = True,
+        team_id: str = TEAM_ID,
     ) -> dict[str, Any]:
-        """Add (or replace) a workspace user for ``users.info``; return a copy."""
+        """Add (or replace) a workspace user for ``users.info``; return a copy.
+
+        ``email`` is ``profile.email`` (Slack sends it with the ``users:read.email`` scope);
+        ``email_confirmed`` is ``is_email_confirmed``; another ``team_id`` makes the user
+        an external member (Slack Connect)."""
         real = real_name if real_name is not None else name
         profile: dict[str, Any] = {
             "real_name": real,
@@ -175,7 +181,8 @@ class SlackWorld:
             profile["email"] = email
         user = {
             "id": user_id,
-            "team_id": TEAM_ID,
+            "team_id": team_id,
+            "is_email_confirmed": email_confirmed,
             "name": name,
             "deleted": False,
             "real_name": real,

@@ -84,6 +84,7 @@ class FakeTrello(ServedInThread):
         self._webhooks: dict[str, dict[str, Any]] = {}
         self._failures: list[_Failure] = []
         self._refusal: tuple[int, str] | None = None
+        self._member_tokens: dict[str, dict[str, Any]] = {}  # a person's token -> member
         self._ids = itertools.count(1)
         self._server = _Server(self)
         self._thread: threading.Thread | None = None
@@ -230,6 +231,8 @@ class FakeTrello(ServedInThread):
                     message = {"error": "API_TOKEN_LIMIT_EXCEEDED", "message": "Rate limited"}
                     return _json(message, 429)
                 return _text("fake failure", failure.status)
+        if path == "/1/members/me":  # a person's own token, not the bot's
+            return self._member_me(method, query)
         if query.get("key") != self.api_key:
             return _text("invalid key", 401)
         if query.get("token") != self.token:
@@ -342,6 +345,27 @@ class FakeTrello(ServedInThread):
         }
         self._webhooks[hook["id"]] = hook
         return _json(hook)
+
+    # -- a person's own token (proving a Trello account) --------------------------------
+
+    def add_member_token(self, token: str, username: str, full_name: str = "") -> dict[str, Any]:
+        """A token Trello's authorize page gave ``username`` for this fake's API key; returns
+        the member ``GET /1/members/me`` answers with it."""
+        member = {"id": f"5{len(self._member_tokens):023x}", "username": username}
+        member["fullName"] = full_name or username.capitalize()
+        with self._lock:
+            self._member_tokens[token] = member
+        return dict(member)
+
+    def _member_me(self, method: str, query: dict[str, str]) -> _Reply:
+        if method != "GET":
+            return _text(f"Cannot {method} /1/members/me", 404)
+        if query.get("key") != self.api_key:
+            return _text("invalid key", 401)
+        member = self._member_tokens.get(query.get("token", ""))
+        if member is None:
+            return _text("invalid token", 401)
+        return _json(member)
 
 
 def _label(board_id: str, label: str | tuple[str, str]) -> dict[str, Any]:
