@@ -46,6 +46,7 @@ post it made. That is why a message is never posted twice.
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Callable
@@ -117,17 +118,13 @@ def bounded_client(client: WebClient) -> WebClient:
     """A copy of `client` whose calls never outlast CALL_TIMEOUT and never sleep inside.
 
     slack_sdk's retry handlers wait out a 429 or a 5xx inside the call, which can outlast
-    any lease; the sender retries through the database instead.
+    any lease; the sender retries through the database instead. A shallow copy keeps the
+    client's class and settings (the console's in-process Slack stays itself).
     """
-    return WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=min(client.timeout, CALL_TIMEOUT),
-        ssl=client.ssl,
-        proxy=client.proxy,
-        headers=dict(client.headers),
-        retry_handlers=[],
-    )
+    bounded = copy.copy(client)
+    bounded.retry_handlers = []
+    bounded.timeout = min(client.timeout, CALL_TIMEOUT)
+    return bounded
 
 
 @dataclass

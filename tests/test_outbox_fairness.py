@@ -3,11 +3,16 @@ channel is served, and the pace of a channel holds across processes (issue 8).""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
-from makersbot.app import build
+import pytest
+
+from makersbot.app import Bot, build
 from makersbot.db import Database
 from makersbot.outbox import SlackSender
+from makersbot.store import outbox as outbox_store
+from makersbot.store.outbox import ParkedChannel
 from tests.conftest import Clock, make_settings
 from tests.fakes.slack import FakeSlack
 from tests.outbox_helpers import depth, posts_per_key, publish, row
@@ -84,3 +89,74 @@ def test_channel_pace_holds_across_two_processes(
     assert posted_per_second == [1, 1, 1, 1, 1]
     other_db.dispose()
     bot.stop()
+
+
+def _parked(bot: Bot) -> list[ParkedChannel]:
+    with bot.db.session(read_only=True) as session:
+        return outbox_store.parked_channels(session)
+
+
+def test_a_refused_channel_is_parked_once_and_resumes_when_the_bot_is_back(
+    database_url: str, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with FakeSlack(chat_write_public=False) as fake:
+        gone = fake.add_channel("makers-gone", is_member=False)
+        bot = build(make_settings(database_url, fake, slack_channel_pace=0), clock=clock)
+        bot.db.upgrade()
+        for i in range(5):
+            publish(bot, f"k{i}", gone, f"message {i}")
+        with caplog.at_level(logging.INFO, logger="makersbot.outbox"):
+            for _ in range(3):
+                bot.sender.drain()
+                clock.now += timedelta(seconds=10)
+        assert len(fake.calls("chat.postMessage")) == 1
+        said = [r.getMessage() for r in caplog.records if "parked" in r.getMessage()]
+        assert said == [
+            f"parked channel {gone}: Slack says not_in_channel; its messages wait until the "
+            "bot can post there again"
+        ]
+        [parked] = _parked(bot)
+        assert (parked.channel, parked.reason, parked.waiting) == (gone, "not_in_channel", 5)
+        clock.now += timedelta(minutes=1)
+        bot.sender.drain()  # checked: still not a member, stays parked
+        assert [c.args["channel"] for c in fake.calls("conversations.info")] == [gone]
+        assert len(_parked(bot)) == 1 and len(fake.calls("chat.postMessage")) == 1
+        bot.client.conversations_join(channel=gone)  # someone adds the bot back
+        clock.now += timedelta(minutes=1)
+        bot.sender.drain()
+        assert _parked(bot) == [] and depth(bot) == 0
+        assert sorted(m["text"] for m in fake.messages(gone)) == [f"message {i}" for i in range(5)]
+        bot.stop()
+
+
+def test_unpark_resumes_a_channel_at_once(bot: Bot, fake_slack: FakeSlack) -> None:
+    archived = fake_slack.add_channel("makers-old", is_archived=True)
+    publish(bot, "k", archived, "hello")
+    bot.sender.drain()
+    assert [p.reason for p in _parked(bot)] == ["is_archived"]
+    bot.sender.drain()  # archived still: conversations.info says so; nothing is posted
+    assert len(fake_slack.calls("chat.postMessage")) == 1
+    assert bot.sender.unpark(archived) and not bot.sender.unpark(archived)
+    fake_slack.fail_next("chat.postMessage", status=200, error="is_archived")
+    bot.sender.drain()  # still archived: parked again, the message kept
+    assert [p.waiting for p in _parked(bot)] == [1]
+    healthy = fake_slack.add_channel("makers-new")
+    publish(bot, "other", healthy, "other")
+    bot.sender.drain()  # the parked channel is not tried; the other is served
+    assert [m["text"] for m in fake_slack.messages(healthy)] == ["other"]
+    assert depth(bot) == 1 and len(fake_slack.calls("chat.postMessage")) == 3
+
+
+def test_replies_to_a_refused_parent_do_not_wait_for_ever(bot: Bot, fake_slack: FakeSlack) -> None:
+    channel = fake_slack.add_channel("makers-x")
+    publish(bot, "parent", channel, "parent")
+    publish(bot, "reply", channel, "reply", thread_key="parent")
+    fake_slack.fail_next("chat.postMessage", status=200, error="msg_too_long")
+    bot.sender.drain()
+    assert depth(bot) == 0 and row(bot, "reply").last_error == "parent not posted: msg_too_long"
+    publish(bot, "parent", channel, "shorter parent")  # a new version goes through
+    publish(bot, "reply2", channel, "reply 2", thread_key="parent")
+    bot.sender.drain()
+    [parent] = [m for m in fake_slack.messages(channel) if m["text"] == "shorter parent"]
+    [reply] = [m for m in fake_slack.messages(channel) if m["text"] == "reply 2"]
+    assert reply["thread_ts"] == parent["ts"]

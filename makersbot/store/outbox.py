@@ -120,12 +120,15 @@ def _dirty() -> ColumnElement[bool]:
     return col(SlackMessage.version) > col(SlackMessage.sent_version)
 
 
+_PARENT = aliased(SlackMessage)
+
+
 def _sendable(now: datetime, *, updates_paused: bool) -> ColumnElement[bool]:
     """Dirty, due, held by no live claim, and (a reply) its parent already has a ts.
 
     A row that must wait is simply not selected, so it never stands in front of others.
     """
-    parent = aliased(SlackMessage)
+    parent = _PARENT
     conditions = [
         _dirty(),
         col(SlackMessage.next_attempt_at) <= now,
