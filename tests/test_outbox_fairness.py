@@ -15,7 +15,18 @@ from makersbot.store import outbox as outbox_store
 from makersbot.store.outbox import ParkedChannel
 from tests.conftest import Clock, make_settings
 from tests.fakes.slack import FakeSlack
+from tests.mirror_helpers import (
+    REPO,
+    github_delivery,
+    issue_event,
+    link,
+    lower,
+    messages_by_key,
+    start_project,
+)
 from tests.outbox_helpers import depth, posts_per_key, publish, row
+
+STAMP = "2026-11-26T10:00:00Z"
 
 
 def test_parents_replies_and_republished_parents_all_drain(
@@ -160,3 +171,26 @@ def test_replies_to_a_refused_parent_do_not_wait_for_ever(bot: Bot, fake_slack: 
     [parent] = [m for m in fake_slack.messages(channel) if m["text"] == "shorter parent"]
     [reply] = [m for m in fake_slack.messages(channel) if m["text"] == "reply 2"]
     assert reply["thread_ts"] == parent["ts"]
+
+
+def test_issues_opened_then_edited_within_a_second_all_reach_slack(
+    mbot: Bot, fake_slack: FakeSlack, clock: Clock
+) -> None:
+    # The reproduction of issue 8 through the mirror: 10 deliveries, one background loop.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    mbot.sender.drain()
+    for action in ("opened", "edited"):
+        for number in range(1, 6):
+            payload = issue_event(number, f"Issue {number} {action}", action=action, updated=STAMP)
+            body, headers = github_delivery("issues", payload)
+            assert mbot.deliveries.accept_github(lower(headers), body)[0] == 200
+            mbot.deliveries.process_pending()
+            clock.now += timedelta(milliseconds=100)
+    for _ in range(20):  # a drain every half second, for 10 s
+        mbot.sender.drain()
+        clock.now += timedelta(milliseconds=500)
+    assert depth(mbot) == 0
+    posts = messages_by_key(fake_slack)
+    items = [k for k in posts if "#" in k and k.count(":") == 3]
+    assert len(items) == 5 and all(len(posts[k]) == 1 for k in items)
