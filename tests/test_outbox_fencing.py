@@ -184,7 +184,10 @@ def test_a_rate_limited_update_pauses_updates_in_every_channel(
     # a first post in another channel still goes.
     assert len(fake_slack.calls("chat.update")) == 1
     assert [m["text"] for m in fake_slack.messages(channels[2])] == ["new"]
-    clock.now += timedelta(seconds=5)
+    clock.now += timedelta(seconds=4)
+    bot.sender.drain()
+    assert len(fake_slack.calls("chat.update")) == 1  # Retry-After: 5 is not over yet
+    clock.now += timedelta(seconds=1)
     bot.sender.drain()
     assert [c.failed for c in fake_slack.calls("chat.update")] == [True, False, False]
     assert depth(bot) == 0
