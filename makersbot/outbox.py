@@ -46,30 +46,47 @@ post it made. That is why a message is never posted twice.
 
 from __future__ import annotations
 
-import copy
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
-from slack_sdk.web import SlackResponse
 from sqlalchemy import event
 from sqlmodel import Session
 
 from makersbot.db import Database
 from makersbot.domain.messages import Message
+from makersbot.outbox_calls import (
+    CALL_BOUND,
+    CALL_TIMEOUT,
+    LEASE,
+    METADATA_EVENT,
+    MessageCalls,
+    Outcome,
+    bounded_client,
+)
 from makersbot.store import outbox as outbox_store
 from makersbot.store.models import utcnow
 from makersbot.store.outbox import ClaimedMessage
 
+__all__ = [
+    "CALL_BOUND",
+    "CALL_TIMEOUT",
+    "CHANNEL_ERRORS",
+    "LEASE",
+    "MESSAGE_ERRORS",
+    "METADATA_EVENT",
+    "PERMANENT_ERRORS",
+    "Outbox",
+    "Outcome",
+    "SlackSender",
+]
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-T = TypeVar("T")
 
 # Errors after which retrying the same call cannot succeed (the digest's chart uses these).
 PERMANENT_ERRORS = {
@@ -103,46 +120,9 @@ MESSAGE_ERRORS = frozenset(
     }
 )
 # Everything else (a bad token included) is retried with backoff: nothing is dropped.
-METADATA_EVENT = "makersbot_message"
 MAX_BACKOFF = timedelta(minutes=30)
-CALL_TIMEOUT = 10  # seconds one Slack call may take (the HTTP timeout)
-# Before each call a claim must have this much lease left, or be extended first.
-CALL_BOUND = timedelta(seconds=CALL_TIMEOUT + 5)
-# How long a claimed message is left to its sender before another may take it over.
-LEASE = timedelta(seconds=30)
 PROBE_INTERVAL = timedelta(minutes=1)
 UPDATE_GATE = "method:chat.update"  # chat.update is limited per workspace, not per channel
-
-
-def bounded_client(client: WebClient) -> WebClient:
-    """A copy of `client` whose calls never outlast CALL_TIMEOUT and never sleep inside.
-
-    slack_sdk's retry handlers wait out a 429 or a 5xx inside the call, which can outlast
-    any lease; the sender retries through the database instead. A shallow copy keeps the
-    client's class and settings (the console's in-process Slack stays itself).
-    """
-    bounded = copy.copy(client)
-    bounded.retry_handlers = []
-    bounded.timeout = min(client.timeout, CALL_TIMEOUT)
-    return bounded
-
-
-@dataclass
-class Outcome:
-    """What one claim's Slack calls came to; `SlackSender.settle` records it."""
-
-    calls: int = 0
-    ts: str | None = None  # Slack shows the message as this ts (in `channel`)
-    channel: str | None = None
-    error: str | None = None
-    method: str | None = None  # the call that failed
-    retry_after: float | None = None  # a 429
-    uncertain: bool = False  # no answer: a post may have happened
-    lost: bool = False  # the lease could not be extended: someone else holds the row
-
-
-class _ClaimLost(Exception):
-    """The claim's lease ran out before a call could start."""
 
 
 class Outbox:
@@ -212,6 +192,7 @@ class SlackSender:
         self.db = db
         self.client = bounded_client(client)
         self.clock = clock
+        self._calls = MessageCalls(self.client, self._extend, clock)
         self.pace = timedelta(seconds=per_channel_interval)
         self.batch = batch
 
@@ -279,19 +260,17 @@ class SlackSender:
 
     def send(self, claim: ClaimedMessage) -> Outcome:
         """Make Slack show the claimed message. Writes nothing but lease extensions."""
-        outcome = Outcome()
-        try:
-            outcome.ts, outcome.channel = self._show(claim, outcome)
-        except _ClaimLost:
-            outcome.lost = True
-        except SlackApiError as exc:
-            response = exc.response
-            outcome.error = str(response.get("error") or f"http_{response.status_code}")
-            if response.status_code == 429:
-                outcome.retry_after = _retry_after(response)
-        except Exception as exc:  # a timeout or a dropped connection: Slack may have it
-            outcome.error, outcome.uncertain = type(exc).__name__, True
-        return outcome
+        return self._calls.send(claim)
+
+    def _extend(self, claim: ClaimedMessage, now: datetime) -> bool:
+        """Move the claim's lease on to now + LEASE; False when the claim is lost."""
+        with self.db.session() as session:
+            extended = outbox_store.extend_claim(
+                session, row_id=claim.id, token=claim.token, now=now, until=now + LEASE
+            )
+        if extended:
+            claim.until = now + LEASE
+        return extended
 
     def settle(self, claim: ClaimedMessage, outcome: Outcome) -> None:
         """Record what `send` came to; a no-op when the claim was lost meanwhile."""
@@ -368,109 +347,6 @@ class SlackSender:
                     error,
                 )
 
-    # Slack calls ----------------------------------------------------------------------------
-
-    def _call(
-        self, claim: ClaimedMessage, outcome: Outcome, method: str, call: Callable[[], T]
-    ) -> T:
-        """Make one Slack call for a claim, only while the claim outlasts the call."""
-        now = self.clock()
-        if claim.until - now < CALL_BOUND:
-            with self.db.session() as session:
-                extended = outbox_store.extend_claim(
-                    session, row_id=claim.id, token=claim.token, now=now, until=now + LEASE
-                )
-            if not extended:
-                raise _ClaimLost
-            claim.until = now + LEASE
-        outcome.calls += 1
-        outcome.method = method
-        return call()
-
-    def _show(self, claim: ClaimedMessage, outcome: Outcome) -> tuple[str, str]:
-        """Post or update; (ts, channel) of what Slack now shows."""
-        kwargs: dict[str, Any] = {"channel": claim.channel, "text": claim.text}
-        if claim.blocks:
-            kwargs["blocks"] = claim.blocks
-        ts = claim.ts
-        if ts is None and claim.recover:
-            ts = self._find_posted(claim, outcome)
-        if ts is not None:
-            try:
-                self._call(
-                    claim, outcome, "chat.update", lambda: self.client.chat_update(ts=ts, **kwargs)
-                )
-                return ts, claim.channel
-            except SlackApiError as exc:
-                if exc.response.get("error") != "message_not_found":
-                    raise
-                # Someone deleted it: post it again so the channel shows the current state.
-        if claim.thread_ts is not None:
-            kwargs["thread_ts"] = claim.thread_ts
-        kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": claim.key}}
-        response = self._call(
-            claim, outcome, "chat.postMessage", lambda: self.client.chat_postMessage(**kwargs)
-        )
-        posted = (str(response["ts"]), str(response.get("channel") or claim.channel))
-        if claim.pin:
-            self._pin(claim, outcome, *posted)
-        return posted
-
-    def _pin(self, claim: ClaimedMessage, outcome: Outcome, ts: str, channel: str) -> None:
-        try:
-            self._call(
-                claim,
-                outcome,
-                "pins.add",
-                lambda: self.client.pins_add(channel=channel, timestamp=ts),
-            )
-        except SlackApiError as exc:
-            if exc.response.get("error") != "already_pinned":
-                log.warning("could not pin %s: %s", claim.key, exc.response.get("error"))
-
-    def _find_posted(self, claim: ClaimedMessage, outcome: Outcome) -> str | None:
-        """The ts of a message this key already posted, found by its metadata, if any.
-
-        A 429 or no answer ends the claim (it is tried again later, still looking first);
-        any other refusal means the history cannot be read, and the message is posted.
-        """
-        oldest = f"{claim.created_at.timestamp() - 60:.6f}"
-        try:
-            if claim.thread_ts is not None:
-                thread_ts = claim.thread_ts
-                page = self._call(
-                    claim,
-                    outcome,
-                    "conversations.replies",
-                    lambda: self.client.conversations_replies(
-                        channel=claim.channel, ts=thread_ts, include_all_metadata=True, limit=200
-                    ),
-                )
-            else:
-                page = self._call(
-                    claim,
-                    outcome,
-                    "conversations.history",
-                    lambda: self.client.conversations_history(
-                        channel=claim.channel, oldest=oldest, include_all_metadata=True, limit=200
-                    ),
-                )
-        except SlackApiError as exc:
-            if exc.response.status_code == 429 or exc.response.status_code >= 500:
-                raise
-            log.info(
-                "could not look for an unrecorded post of %s: %s",
-                claim.key,
-                exc.response.get("error"),
-            )
-            return None
-        for message in page.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            if (metadata.get("event_payload") or {}).get("key") == claim.key:
-                log.info("found the unrecorded post of %s; editing it instead", claim.key)
-                return str(message["ts"])
-        return None
-
     # Parked channels ------------------------------------------------------------------------
 
     def _probe_parked(self) -> None:
@@ -495,15 +371,3 @@ class SlackSender:
         if info.get("is_archived"):
             return False
         return bool(info.get("is_member")) or reason != "not_in_channel"
-
-
-def _retry_after(response: SlackResponse) -> float:
-    """Seconds a 429 asks to wait (1 when it does not say)."""
-    for name, value in (response.headers or {}).items():
-        if name.lower() == "retry-after":
-            text = value[0] if isinstance(value, list) else value
-            try:
-                return max(0.0, float(text))
-            except (TypeError, ValueError):
-                break
-    return 1.0
