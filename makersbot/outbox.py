@@ -31,17 +31,22 @@ The sender's rules, for one message (a row of `slack_message`):
     5xx, other errors      CLAIMED -> WAITING, backoff 2^attempts s (at most MAX_BACKOFF).
     no answer (timeout)    as 5xx, and marked "maybe posted".
     channel refused        (CHANNEL_ERRORS) CLAIMED -> WAITING and the channel PARKED, said
-                           once in the log and by `parked_channels()`; a parked channel is
+                           once in the log and by `store.outbox.parked_channels()` (for
+                           /healthz); a parked channel is
                            checked with conversations.info every PROBE_INTERVAL and resumes
                            when the bot can post there, or at once by `unpark(channel)`.
-    message refused        (MESSAGE_ERRORS) this version is given up: it counts as sent.
+    message refused        (MESSAGE_ERRORS) this version is given up: it counts as sent, and
+                           so do replies waiting for it if it was never posted.
     crash, lease runs out  CLAIMED -> SENDABLE "maybe posted": the next claim looks for the
                            post by its metadata and edits it instead of posting again.
     stale token            recording with a token that no longer holds the row does nothing.
 
 A restarting process releases no claim: a claim ends when its holder records it or its lease
 runs out, and by then every call the holder made has ended, so the metadata search sees any
-post it made. That is why a message is never posted twice.
+post it made. That is why a message is never posted twice. What this rests on: the clocks
+of the processes agree to within a few seconds (CALL_BOUND keeps 5 s to spare); a 5xx from
+Slack means the call did nothing (a timeout or dropped connection does not, and is treated
+as "maybe posted"); and Slack's history shows a post once `chat.postMessage` has answered.
 """
 
 from __future__ import annotations
