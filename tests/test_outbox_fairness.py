@@ -128,6 +128,8 @@ def test_a_refused_channel_is_parked_once_and_resumes_when_the_bot_is_back(
         ]
         [parked] = _parked(bot)
         assert (parked.channel, parked.reason, parked.waiting) == (gone, "not_in_channel", 5)
+        with bot.db.session(read_only=True) as session:
+            assert outbox_store.oldest_pending(session) is None  # parked rows are not late
         clock.now += timedelta(minutes=1)
         bot.sender.drain()  # checked: still not a member, stays parked
         assert [c.args["channel"] for c in fake.calls("conversations.info")] == [gone]
@@ -148,6 +150,8 @@ def test_unpark_resumes_a_channel_at_once(bot: Bot, fake_slack: FakeSlack) -> No
     bot.sender.drain()  # archived still: conversations.info says so; nothing is posted
     assert len(fake_slack.calls("chat.postMessage")) == 1
     assert bot.sender.unpark(archived) and not bot.sender.unpark(archived)
+    with bot.db.session(read_only=True) as session:
+        assert outbox_store.oldest_pending(session) == row(bot, "k").updated_at  # late again
     fake_slack.fail_next("chat.postMessage", status=200, error="is_archived")
     bot.sender.drain()  # still archived: parked again, the message kept
     assert [p.waiting for p in _parked(bot)] == [1]

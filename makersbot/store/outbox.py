@@ -6,7 +6,8 @@ means) are in `makersbot/outbox.py`; here are only the rows they read and write.
 write that ends a claim names the claim's token and does nothing without it.
 
 For /healthz: `parked_channels(session)` lists the channels whose messages wait because
-Slack refuses the channel for good (the bot was removed, the channel archived or deleted).
+Slack refuses the channel for good (the bot was removed, the channel archived or deleted);
+`oldest_pending(session)` is when the longest-waiting change outside them was published.
 """
 
 from __future__ import annotations
@@ -447,3 +448,16 @@ def next_gate_opening(session: Session, *, now: datetime) -> datetime | None:
         )
     ).one()
     return soonest
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    """When the longest-waiting unsent change was published, parked channels left out.
+
+    For /healthz: a late outbox shows here, a parked channel in `parked_channels`.
+    """
+    parked = select(OutboxGate.name).where(col(OutboxGate.parked_at).is_not(None))
+    return session.exec(
+        select(func.min(SlackMessage.updated_at)).where(
+            _dirty(), col(SlackMessage.channel).not_in(parked)
+        )
+    ).one()
