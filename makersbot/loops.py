@@ -224,7 +224,7 @@ def recover_after_restart(bot: Bot) -> None:
     """For a process starting up: free the delivery claims an earlier run left.
 
     Message claims are left alone: another worker may hold them live. A claim whose holder
-    died runs out with its lease (a few seconds) and the next sender takes it over, looking
+    died runs out with its lease (30 s) and the next sender takes it over, looking
     for the post in the channel's history first, so a post made just before a crash is
     edited, not repeated (see makersbot/outbox.py).
     """
