@@ -97,10 +97,11 @@ class OutboxLoop(Loop):
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._round()
-            # Paced channels come due within SLACK_CHANNEL_PACE: sleep until then, not on
-            # every nudge.
+            # A paced channel opens within SLACK_CHANNEL_PACE: sleep until then, not on every
+            # nudge. Rows waiting out a backoff, a Retry-After or another process's lease
+            # come due on the next poll.
             soonest = self.sender.next_pace_free()
-            if soonest is not None:
+            if soonest is not None and soonest < self._poll_seconds:
                 self._stopping.wait(soonest)
             else:
                 self._published.wait(self._poll_seconds)
@@ -220,13 +221,12 @@ class Background:
 
 
 def recover_after_restart(bot: Bot) -> None:
-    """For a single process starting up: nobody else holds a claim, so free them now.
+    """For a process starting up: free the delivery claims an earlier run left.
 
-    Messages whose claim is freed are checked against the channel's history before they
-    are posted, so a post made just before a crash is edited, not repeated.
+    Message claims are left alone: another worker may hold them live. A claim whose holder
+    died runs out with its lease (30 s) and the next sender takes it over, looking
+    for the post in the channel's history first, so a post made just before a crash is
+    edited, not repeated (see makersbot/outbox.py).
     """
-    released = bot.sender.release_all_claims()
     with bot.db.session() as session:
         delivery_store.release_claims(session)
-    if released:
-        log.info("released %s message claim(s) left by an earlier run", released)

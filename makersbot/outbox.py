@@ -3,33 +3,97 @@
 Services `publish` the desired state of a message under a stable key; the `SlackSender`
 makes Slack match it (post once, then `chat.update` in place). Several changes before the
 sender runs become one call, and nothing acknowledged is lost across a restart.
+
+The sender's rules, for one message (a row of `slack_message`):
+
+    state      what holds
+    CLEAN      version == sent_version: Slack shows what we want.
+    WAITING    dirty, but not due yet (a backoff or Retry-After), or a reply whose parent
+               has no ts yet, or its channel paced (SLACK_CHANNEL_PACE) or parked.
+    SENDABLE   dirty, due, no live claim, parent posted, channel gate open.
+    CLAIMED    one sender holds it under a unique token until its lease ends.
+
+    event                  from -> to
+    publish                any -> SENDABLE or WAITING (version + 1)
+    claim                  SENDABLE -> CLAIMED, in one transaction that moves the channel's
+                           gate from <= now to now + pace: one claim per channel per pace
+                           across every process. Each round takes every channel with a
+                           sendable row, the longest-waiting channel first, and one row in
+                           each, oldest change first; a WAITING row is never selected, so it
+                           blocks nothing.
+    Slack call             only by the holder, only with at least CALL_BOUND of lease left
+                           (else the lease is extended first, or the claim is dropped), with
+                           a CALL_TIMEOUT and no sleeping inside: every call of a claim ends
+                           before its lease does.
+    ok                     CLAIMED -> CLEAN (ts recorded), only with the claim's token.
+    429 Retry-After r      CLAIMED -> WAITING r seconds; the channel's gate (and, for
+                           chat.update, the method's workspace-wide gate) also waits r.
+    5xx, other errors      CLAIMED -> WAITING, backoff 2^attempts s (at most MAX_BACKOFF).
+    no answer (timeout)    as 5xx, and marked "maybe posted".
+    channel refused        (CHANNEL_ERRORS) CLAIMED -> WAITING and the channel PARKED, said
+                           once in the log and by `store.outbox.parked_channels()` (for
+                           /healthz); a parked channel is
+                           checked with conversations.info every PROBE_INTERVAL and resumes
+                           when the bot can post there, or at once by `unpark(channel)`.
+    message refused        (MESSAGE_ERRORS) this version is given up: it counts as sent, and
+                           so do replies waiting for it if it was never posted.
+    crash, lease runs out  CLAIMED -> SENDABLE "maybe posted": the next claim looks for the
+                           post by its metadata and edits it instead of posting again.
+    stale token            recording with a token that no longer holds the row does nothing.
+
+A restarting process releases no claim: a claim ends when its holder records it or its lease
+runs out, and by then every call the holder made has ended, so the metadata search sees any
+post it made. That is why a message is never posted twice. What this rests on: the clocks
+of the processes agree to within a few seconds (CALL_BOUND keeps 5 s to spare); a 5xx from
+Slack means the call did nothing (a timeout or dropped connection does not, and is treated
+as "maybe posted"); and Slack's history shows a post once `chat.postMessage` has answered.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from sqlalchemy import event
 from sqlmodel import Session
 
 from makersbot.db import Database
 from makersbot.domain.messages import Message
+from makersbot.outbox_calls import (
+    CALL_BOUND,
+    CALL_TIMEOUT,
+    LEASE,
+    METADATA_EVENT,
+    MessageCalls,
+    Outcome,
+    bounded_client,
+)
 from makersbot.store import outbox as outbox_store
 from makersbot.store.models import utcnow
 from makersbot.store.outbox import ClaimedMessage
+
+__all__ = [
+    "CALL_BOUND",
+    "CALL_TIMEOUT",
+    "CHANNEL_ERRORS",
+    "LEASE",
+    "MESSAGE_ERRORS",
+    "METADATA_EVENT",
+    "PERMANENT_ERRORS",
+    "Outbox",
+    "Outcome",
+    "SlackSender",
+]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# Errors after which retrying the same call cannot succeed: log and stop trying.
+# Errors after which retrying the same call cannot succeed (the digest's chart uses these).
 PERMANENT_ERRORS = {
     "channel_not_found",
     "is_archived",
@@ -44,17 +108,26 @@ PERMANENT_ERRORS = {
     "restricted_action",
     "cant_update_message",
 }
-METADATA_EVENT = "makersbot_message"
+# Slack refuses the channel itself: park it, keep its messages, resume when it works again.
+CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
+# Slack refuses this content: give up this version (a later one may go through).
+MESSAGE_ERRORS = frozenset(
+    {
+        "msg_too_long",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "no_text",
+        "restricted_action",
+        "cant_update_message",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "too_many_attachments",
+    }
+)
+# Everything else (a bad token included) is retried with backoff: nothing is dropped.
 MAX_BACKOFF = timedelta(minutes=30)
-# How long a claimed message is left to its sender before another may try it.
-LEASE = timedelta(minutes=1)
-
-
-@dataclass
-class _Sent:
-    ts: str
-    channel: str
-    calls: int
+PROBE_INTERVAL = timedelta(minutes=1)
+UPDATE_GATE = "method:chat.update"  # chat.update is limited per workspace, not per channel
 
 
 class Outbox:
@@ -105,10 +178,11 @@ class Outbox:
 
 
 class SlackSender:
-    """Drains the outbox to Slack. Safe to run in several processes on PostgreSQL.
+    """Drains the outbox to Slack. Safe to run in several processes (see the rules above).
 
     It sends; it does not loop: `makersbot/loops.py` runs `drain` in the background, and
-    tests and the console call it directly.
+    tests and the console call it directly. `claim`, `send` and `settle` are the three
+    steps of one message, public so that tests can interleave two senders step by step.
     """
 
     def __init__(
@@ -118,172 +192,187 @@ class SlackSender:
         *,
         clock: Clock = utcnow,
         per_channel_interval: float = 1.0,
-        batch: int = 20,
+        batch: int = 50,
     ) -> None:
         self.db = db
-        self.client = client
+        self.client = bounded_client(client)
         self.clock = clock
-        self.per_channel_interval = per_channel_interval
+        self._calls = MessageCalls(self.client, self._extend, clock)
+        self.pace = timedelta(seconds=per_channel_interval)
         self.batch = batch
-        self._last_post: dict[str, float] = {}
 
     def drain(self, *, max_rounds: int = 1000) -> int:
         """Send everything that is due now; returns the number of Slack calls made."""
         calls = 0
         for _ in range(max_rounds):
-            made = self._round()
+            claimed, made = self._round()
             calls += made
-            if made == 0:
+            if claimed == 0:
                 break
         return calls
 
     def next_pace_free(self) -> float | None:
         """Seconds until the soonest paced channel may take a call again; None if none waits."""
-        pending = [self._paced(channel) for channel in self._last_post]
-        return min((p for p in pending if p > 0), default=None)
-
-    def release_all_claims(self) -> int:
-        """Forget every lease: for a single process starting up, no other sender holds one."""
-        with self.db.session() as session:
-            return outbox_store.release_claims(session, now=self.clock())
-
-    def _due(self) -> list[tuple[int, str]]:
-        """Due messages, oldest change first, at most one per channel per round.
-
-        Oldest change first keeps a board summary that changes with every delivery from
-        starving the items behind it; one per channel lets the pacing below skip a busy
-        channel without a database write.
-        """
+        now = self.clock()
         with self.db.session(read_only=True) as session:
-            rows = outbox_store.due_messages(session, now=self.clock(), limit=self.batch * 25)
-        chosen: dict[str, int] = {}
-        for row_id, channel in rows:
-            if channel not in chosen:
-                chosen[channel] = row_id
-        return [(row_id, channel) for channel, row_id in chosen.items()][: self.batch]
+            soonest = outbox_store.next_gate_opening(session, now=now)
+        return None if soonest is None else max(0.0, (soonest - now).total_seconds())
 
-    def _round(self) -> int:
-        calls = 0
-        for row_id, channel in self._due():
-            if self._paced(channel) > 0:
-                continue  # stays due; sent when the channel's pause is over
-            calls += self._send_one(row_id)
-        return calls
-
-    def _paced(self, channel: str) -> float:
-        """Seconds until this channel may take another call (SLACK_CHANNEL_PACE apart)."""
-        last = self._last_post.get(channel)
-        if last is None:
-            return 0.0
-        return max(0.0, self.per_channel_interval - (time.monotonic() - last))
-
-    def _send_one(self, row_id: int) -> int:
-        # Three short transactions: claim (a lease), call Slack with no transaction open,
-        # record. A SQLite write lock or a PostgreSQL row lock is never held while Slack
-        # answers, so the web app's writes never queue behind a slow or rate-limited call.
+    def unpark(self, channel: str) -> bool:
+        """Resume a parked channel now (e.g. the bot was invited back); True if it was parked."""
         with self.db.session() as session:
-            job = outbox_store.claim_message(
-                session,
-                row_id=row_id,
-                now=self.clock(),
-                lease=LEASE,
-                skip_locked=self.db.is_postgres,
-            )
-        if job is None:
-            return 0
-        self._last_post[job.channel] = time.monotonic()
-        try:
-            sent = self._call(job)
-        except SlackApiError as exc:
-            self._release(row_id, str(exc.response.get("error", "error")))
-            return 1
-        except Exception as exc:  # connection errors after the client's own retries
-            # The post may have reached Slack before the connection broke: look first.
-            self._release(row_id, type(exc).__name__, maybe_sent=True)
-            return 1
-        with self.db.session() as session:
-            outbox_store.record_sent(
-                session, row_id=row_id, ts=sent.ts, channel=sent.channel, version=job.version
-            )
-        return sent.calls
+            resumed = outbox_store.unpark(session, channel=channel, now=self.clock())
+        if resumed:
+            log.info("channel %s resumes: its waiting messages will be sent", channel)
+        return resumed
 
-    def _call(self, job: ClaimedMessage) -> _Sent:
-        kwargs: dict[str, Any] = {"channel": job.channel, "text": job.text}
-        if job.blocks:
-            kwargs["blocks"] = job.blocks
-        ts = job.ts
-        if ts is None and job.recover:
-            ts = self._find_posted(job)
-        if ts is not None:
-            try:
-                self.client.chat_update(ts=ts, **kwargs)
-                return _Sent(ts=ts, channel=job.channel, calls=1)
-            except SlackApiError as exc:
-                if exc.response.get("error") != "message_not_found":
-                    raise
-                # Someone deleted it: post it again so the channel shows the current state.
-        if job.thread_ts is not None:
-            kwargs["thread_ts"] = job.thread_ts
-        kwargs["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"key": job.key}}
-        response = self.client.chat_postMessage(**kwargs)
-        sent = _Sent(
-            ts=str(response["ts"]), channel=str(response.get("channel") or job.channel), calls=1
-        )
-        if job.pin:
-            try:
-                self.client.pins_add(channel=sent.channel, timestamp=sent.ts)
-            except SlackApiError as exc:
-                if exc.response.get("error") != "already_pinned":
-                    log.warning("could not pin %s: %s", job.key, exc.response.get("error"))
-            sent.calls += 1
-        return sent
+    def _round(self) -> tuple[int, int]:
+        """One claim in every ready channel; (messages claimed, Slack calls made)."""
+        self._probe_parked()
+        claimed = calls = 0
+        for channel in self._ready_channels():
+            claim = self.claim(channel)
+            if claim is None:
+                continue
+            outcome = self.send(claim)
+            self.settle(claim, outcome)
+            claimed, calls = claimed + 1, calls + outcome.calls
+        return claimed, calls
 
-    def _find_posted(self, job: ClaimedMessage) -> str | None:
-        """The ts of a message this key already posted, found by its metadata, if any."""
-        oldest = f"{job.created_at.timestamp() - 60:.6f}"
-        try:
-            if job.thread_ts is not None:
-                page = self.client.conversations_replies(
-                    channel=job.channel, ts=job.thread_ts, include_all_metadata=True, limit=200
-                )
-            else:
-                page = self.client.conversations_history(
-                    channel=job.channel, oldest=oldest, include_all_metadata=True, limit=200
-                )
-        except SlackApiError as exc:
-            log.info(
-                "could not look for an unrecorded post of %s: %s",
-                job.key,
-                exc.response.get("error"),
+    def _ready_channels(self) -> list[str]:
+        now = self.clock()
+        with self.db.session(read_only=True) as session:
+            paused = outbox_store.gate_closed(session, name=UPDATE_GATE, now=now)
+            return outbox_store.ready_channels(
+                session, now=now, limit=self.batch, updates_paused=paused
             )
-            return None
-        for message in page.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            if (metadata.get("event_payload") or {}).get("key") == job.key:
-                log.info("found the unrecorded post of %s; editing it instead", job.key)
-                return str(message["ts"])
-        return None
 
-    def _release(self, row_id: int, error: str, *, maybe_sent: bool = False) -> None:
+    def claim(self, channel: str) -> ClaimedMessage | None:
+        """Take `channel`'s turn and its oldest sendable message, if the gate is open."""
         now = self.clock()
         with self.db.session() as session:
-            # An expired claim (rather than none) makes the next try look for the post.
-            failure = outbox_store.record_failure(
+            paused = outbox_store.gate_closed(session, name=UPDATE_GATE, now=now)
+            return outbox_store.claim_next(
                 session,
-                row_id=row_id,
+                channel=channel,
+                now=now,
+                lease=LEASE,
+                pace=self.pace,
+                token=uuid.uuid4().hex,
+                updates_paused=paused,
+                skip_locked=self.db.is_postgres,
+            )
+
+    def send(self, claim: ClaimedMessage) -> Outcome:
+        """Make Slack show the claimed message. Writes nothing but lease extensions."""
+        return self._calls.send(claim)
+
+    def _extend(self, claim: ClaimedMessage, now: datetime) -> bool:
+        """Move the claim's lease on to now + LEASE; False when the claim is lost."""
+        with self.db.session() as session:
+            extended = outbox_store.extend_claim(
+                session, row_id=claim.id, token=claim.token, now=now, until=now + LEASE
+            )
+        if extended:
+            claim.until = now + LEASE
+        return extended
+
+    def settle(self, claim: ClaimedMessage, outcome: Outcome) -> None:
+        """Record what `send` came to; a no-op when the claim was lost meanwhile."""
+        if outcome.lost:
+            log.warning(
+                "lost the claim on %s before calling Slack; another sender has it", claim.key
+            )
+            return
+        now = self.clock()
+        with self.db.session() as session:
+            if outcome.ts is not None:
+                if not outbox_store.record_sent(
+                    session,
+                    row_id=claim.id,
+                    token=claim.token,
+                    ts=outcome.ts,
+                    channel=outcome.channel or claim.channel,
+                    version=claim.version,
+                ):
+                    log.warning("%s was sent but its claim had passed to another sender", claim.key)
+                return
+            self._record_failure(session, claim, outcome, now)
+
+    def _record_failure(
+        self, session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime
+    ) -> None:
+        error = outcome.error or "error"
+        maybe = claim.recover or outcome.uncertain
+
+        def release(retry_at: datetime, *, count: bool = True) -> outbox_store.Failure | None:
+            return outbox_store.release(
+                session,
+                row_id=claim.id,
+                token=claim.token,
                 error=error,
-                claimed_until=now - timedelta(seconds=1) if maybe_sent else None,
+                retry_at=retry_at,
+                maybe_posted=maybe,
+                now=now,
+                count_attempt=count,
             )
-            if failure is None:
-                return
-            if error in PERMANENT_ERRORS:
+
+        if outcome.retry_after is not None:
+            until = now + timedelta(seconds=outcome.retry_after)
+            if release(until, count=False) is not None:
+                outbox_store.hold_gate(session, name=claim.channel, until=until)
+                if outcome.method == "chat.update":
+                    outbox_store.hold_gate(session, name=UPDATE_GATE, until=until)
+                log.info("Slack asked for %ss before %s again", outcome.retry_after, outcome.method)
+        elif error in CHANNEL_ERRORS:
+            if release(now) is not None and outbox_store.park(
+                session, channel=claim.channel, reason=error, now=now, probe_at=now + PROBE_INTERVAL
+            ):
                 log.warning(
-                    "giving up on message %s in %s: %s", failure.key, failure.channel, error
+                    "parked channel %s: Slack says %s; its messages wait until the bot can "
+                    "post there again",
+                    claim.channel,
+                    error,
                 )
-                outbox_store.give_up(session, row_id=row_id)
-                return
-            delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
-            outbox_store.retry_at(session, row_id=row_id, when=now + delay)
-            log.info(
-                "will retry message %s in %ss: %s", failure.key, int(delay.total_seconds()), error
+        elif error in MESSAGE_ERRORS:
+            done = outbox_store.give_up(
+                session, row_id=claim.id, token=claim.token, error=error, now=now
             )
+            if done is not None:
+                log.warning("giving up on message %s in %s: %s", claim.key, claim.channel, error)
+        else:
+            failure = release(now)
+            if failure is not None:
+                delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
+                outbox_store.retry_at(session, row_id=claim.id, when=now + delay)
+                log.info(
+                    "will retry message %s in %ss: %s",
+                    claim.key,
+                    int(delay.total_seconds()),
+                    error,
+                )
+
+    # Parked channels ------------------------------------------------------------------------
+
+    def _probe_parked(self) -> None:
+        """Check parked channels that are due a check; resume those the bot can post in."""
+        now = self.clock()
+        with self.db.session(read_only=True) as session:
+            due = outbox_store.probes_due(session, now=now)
+        for channel, reason in due:
+            with self.db.session() as session:
+                mine = outbox_store.claim_probe(
+                    session, channel=channel, now=now, next_probe=now + PROBE_INTERVAL
+                )
+            if mine and self._usable(channel, reason):
+                self.unpark(channel)
+
+    def _usable(self, channel: str, reason: str) -> bool:
+        """Whether Slack would take posts in a channel parked for `reason` now."""
+        try:
+            info = self.client.conversations_info(channel=channel).get("channel") or {}
+        except Exception:  # still refused, or Slack unreachable: check again later
+            return False
+        if info.get("is_archived"):
+            return False
+        return bool(info.get("is_member")) or reason != "not_in_channel"

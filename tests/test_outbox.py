@@ -44,10 +44,15 @@ def test_changes_before_sending_become_one_post_then_one_update(
         assert bot.outbox.depth(session) == 0
 
 
-def test_rate_limit_is_waited_out_and_posts_once(bot: Bot, fake_slack: FakeSlack) -> None:
+def test_rate_limit_is_waited_out_and_posts_once(
+    bot: Bot, fake_slack: FakeSlack, clock: Clock
+) -> None:
     channel = fake_slack.add_channel("makers-x")
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=1)
     publish(bot, "k", channel, "hello")
+    bot.sender.drain()  # the Retry-After is waited out outside the claim, not inside it
+    assert [c.failed for c in fake_slack.calls("chat.postMessage")] == [True]
+    clock.now += timedelta(seconds=1)
     bot.sender.drain()
     calls = fake_slack.calls("chat.postMessage")
     assert [c.failed for c in calls] == [True, False]
@@ -60,11 +65,15 @@ def test_server_errors_back_off_and_retry_later(
     channel = fake_slack.add_channel("makers-x")
     fake_slack.fail_next("chat.postMessage", status=503, retry_after=None, times=3)
     publish(bot, "k", channel, "hello")
-    bot.sender.drain()  # the client retries twice, then the row backs off
+    bot.sender.drain()  # no retry inside the claim: the row backs off 2 s
     assert row(bot, "k").attempts == 1 and row(bot, "k").ts is None
     bot.sender.drain()
-    assert len(fake_slack.calls("chat.postMessage")) == 3  # not due yet: nothing sent
-    clock.now += timedelta(seconds=5)
+    assert len(fake_slack.calls("chat.postMessage")) == 1  # not due yet: nothing sent
+    for wait in (2, 4):  # then 4 s, then 8 s
+        clock.now += timedelta(seconds=wait)
+        bot.sender.drain()
+    assert row(bot, "k").attempts == 3 and len(fake_slack.calls("chat.postMessage")) == 3
+    clock.now += timedelta(seconds=8)
     bot.sender.drain()
     assert len(fake_slack.messages(channel)) == 1
     assert row(bot, "k").ts is not None and row(bot, "k").last_error is None
@@ -83,11 +92,12 @@ def test_deleted_message_is_posted_again(bot: Bot, fake_slack: FakeSlack) -> Non
 
 
 def test_permanent_error_is_given_up(bot: Bot, fake_slack: FakeSlack) -> None:
+    # A refusal of the message itself; a refused channel is parked (test_outbox_fairness.py).
     publish(bot, "k", "C0GONE", "hello")
-    fake_slack.fail_next("chat.postMessage", status=200, error="channel_not_found")
+    fake_slack.fail_next("chat.postMessage", status=200, error="msg_too_long")
     bot.sender.drain()
     message = row(bot, "k")
-    assert message.sent_version == message.version and message.last_error == "channel_not_found"
+    assert message.sent_version == message.version and message.last_error == "msg_too_long"
 
 
 def test_thread_reply_waits_for_its_parent(bot: Bot, fake_slack: FakeSlack) -> None:

@@ -145,6 +145,9 @@ class SlackMessage(SQLModel, table=True):
 
     A message is dirty while `version > sent_version`. Several changes before the sender
     gets to it become one post or one `chat.update`, and a restart resumes from here.
+    A sender holds a message while `claimed_until` is in the future, under `claim_token`:
+    only that token may record the outcome. `claimed_until` in the past while `ts` is None
+    means a claim ended without recording: the post may be in Slack (see makersbot/outbox.py).
     """
 
     __tablename__ = "slack_message"
@@ -163,9 +166,29 @@ class SlackMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     claimed_until: datetime | None = None
+    claim_token: str | None = Field(default=None, max_length=32)
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxGate(SQLModel, table=True):
+    """When the outbox may next call Slack for one channel, shared by every sender process.
+
+    `name` is a channel id, or `method:<Web API method>` for a limit Slack applies to the
+    whole workspace (a 429 from `chat.update`). A sender takes a channel's turn by moving
+    `next_call_at` forward in the same statement that checks it (see store/outbox.py), so
+    two processes never call one channel faster than SLACK_CHANNEL_PACE. A channel Slack
+    refuses for good (`not_in_channel`, `is_archived`, …) is parked: its messages wait, and
+    `next_call_at` is then when to check the channel again.
+    """
+
+    __tablename__ = "outbox_gate"
+
+    name: str = Field(primary_key=True, max_length=64)
+    next_call_at: datetime = Field(default_factory=utcnow)
+    parked_at: datetime | None = None
+    parked_reason: str | None = Field(default=None, max_length=100)
 
 
 class SchedulerRun(SQLModel, table=True):

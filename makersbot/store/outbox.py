@@ -1,7 +1,13 @@
-"""The outbox table: the desired state of each bot message, and the sender's claims on it.
+"""The outbox tables: the desired state of each bot message, the senders' fenced claims on
+them, and the per-channel gates every sender process shares.
 
-Session first, keyword-only. The sending logic (pacing, retries, what to call in Slack) is
-in `makersbot/outbox.py`; here are only the rows it reads and writes.
+Session first, keyword-only. The sending rules (what to call in Slack, what each answer
+means) are in `makersbot/outbox.py`; here are only the rows they read and write. Every
+write that ends a claim names the claim's token and does nothing without it.
+
+For /healthz: `parked_channels(session)` lists the channels whose messages wait because
+Slack refuses the channel for good (the bot was removed, the channel archived or deleted);
+`oldest_pending(session)` is when the longest-waiting change outside them was published.
 """
 
 from __future__ import annotations
@@ -10,16 +16,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
-from makersbot.store.models import SlackMessage
+from makersbot.store.models import OutboxGate, SlackMessage
+from makersbot.store.rows import insert_ignore
 
 
-@dataclass(frozen=True)
+@dataclass
 class ClaimedMessage:
-    """What the sender read from a message it has claimed."""
+    """A message a sender holds under `token` until `until` (moved on when the sender
+    extends its lease)."""
 
+    id: int
+    token: str
+    until: datetime
     key: str
     channel: str
     text: str
@@ -29,7 +41,7 @@ class ClaimedMessage:
     version: int
     thread_ts: str | None
     created_at: datetime
-    recover: bool = False  # an earlier claim expired: it may have posted without recording
+    recover: bool = False  # an earlier claim ended unrecorded: the post may be in Slack
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,16 @@ class Failure:
     key: str
     channel: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class ParkedChannel:
+    """A channel Slack refuses for good; its messages wait (for /healthz)."""
+
+    channel: str
+    reason: str
+    since: datetime
+    waiting: int
 
 
 def message(session: Session, *, key: str) -> SlackMessage | None:
@@ -95,50 +117,120 @@ def depth(session: Session) -> int:
     )
 
 
-def due_messages(session: Session, *, now: datetime, limit: int) -> list[tuple[int, str]]:
-    """(id, channel) of messages due now, oldest change first."""
+def _dirty() -> ColumnElement[bool]:
+    return col(SlackMessage.version) > col(SlackMessage.sent_version)
+
+
+_PARENT = aliased(SlackMessage)
+
+
+def _sendable(now: datetime, *, updates_paused: bool) -> ColumnElement[bool]:
+    """Dirty, due, held by no live claim, and (a reply) its parent already has a ts.
+
+    A row that must wait is simply not selected, so it never stands in front of others.
+    """
+    parent = _PARENT
+    conditions = [
+        _dirty(),
+        col(SlackMessage.next_attempt_at) <= now,
+        or_(col(SlackMessage.claimed_until).is_(None), col(SlackMessage.claimed_until) < now),
+        or_(
+            col(SlackMessage.thread_key).is_(None),
+            exists().where(
+                col(parent.key) == col(SlackMessage.thread_key), col(parent.ts).is_not(None)
+            ),
+        ),
+    ]
+    if updates_paused:  # chat.update is rate-limited workspace-wide: only first posts
+        conditions.append(col(SlackMessage.ts).is_(None))
+    return and_(*conditions)
+
+
+def gate_closed(session: Session, *, name: str, now: datetime) -> bool:
+    """True while the gate `name` (a channel, or `method:…`) holds calls back."""
+    gate = session.get(OutboxGate, name)
+    return gate is not None and (gate.parked_at is not None or gate.next_call_at > now)
+
+
+def ready_channels(
+    session: Session, *, now: datetime, limit: int, updates_paused: bool = False
+) -> list[str]:
+    """Channels with a sendable message whose gate is open, the longest-waiting first.
+
+    One entry per channel however deep its queue, so every channel gets its turn.
+    """
+    waited = case((col(OutboxGate.name).is_(None), 0), else_=1)
     rows = session.exec(
-        select(SlackMessage.id, SlackMessage.channel)
+        select(SlackMessage.channel)
+        .outerjoin(OutboxGate, col(OutboxGate.name) == col(SlackMessage.channel))
         .where(
-            col(SlackMessage.version) > col(SlackMessage.sent_version),
-            col(SlackMessage.next_attempt_at) <= now,
+            _sendable(now, updates_paused=updates_paused),
+            or_(
+                col(OutboxGate.name).is_(None),
+                and_(col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) <= now),
+            ),
         )
-        .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
+        .group_by(col(SlackMessage.channel), col(OutboxGate.name), col(OutboxGate.next_call_at))
+        .order_by(waited, col(OutboxGate.next_call_at), col(SlackMessage.channel))
         .limit(limit)
     ).all()
-    return [(int(row_id), channel) for row_id, channel in rows if row_id is not None]
+    return list(rows)
 
 
-def claim_message(
-    session: Session, *, row_id: int, now: datetime, lease: timedelta, skip_locked: bool
+def claim_next(
+    session: Session,
+    *,
+    channel: str,
+    now: datetime,
+    lease: timedelta,
+    pace: timedelta,
+    token: str,
+    updates_paused: bool = False,
+    skip_locked: bool = False,
 ) -> ClaimedMessage | None:
-    """Lease one due message to this sender until `now + lease`; None when it is not due,
-    already leased, or its thread's parent is not posted yet (then it comes due shortly).
+    """Take the channel's turn and lease its oldest sendable message under `token`.
 
-    `skip_locked` (PostgreSQL): a row another sender is claiming is skipped, never waited for.
+    None when the channel is paced, parked or has nothing sendable. The turn is taken by
+    moving the gate from <= now to now + pace in one statement, so across every process a
+    channel gets at most one claim per `pace`. `skip_locked` (PostgreSQL): rows another
+    sender is claiming are skipped, never waited for.
     """
-    stmt = select(SlackMessage).where(SlackMessage.id == row_id)
+    stmt = (
+        select(SlackMessage)
+        .where(col(SlackMessage.channel) == channel, _sendable(now, updates_paused=updates_paused))
+        .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
+        .limit(1)
+    )
     if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = stmt.with_for_update(skip_locked=True, of=SlackMessage)
     row = session.exec(stmt).first()
-    if row is None or row.version <= row.sent_version or row.next_attempt_at > now:
+    if row is None or row.id is None:
         return None
-    if row.claimed_until is not None and row.claimed_until > now:
+    insert_ignore(session, OutboxGate, {"name": channel, "next_call_at": now}, conflict=["name"])
+    turn = session.execute(
+        update(OutboxGate)
+        .where(
+            col(OutboxGate.name) == channel,
+            col(OutboxGate.parked_at).is_(None),
+            col(OutboxGate.next_call_at) <= now,
+        )
+        .values(next_call_at=now + pace)
+        .returning(col(OutboxGate.name))
+    ).first()
+    if turn is None:
         return None
-    # A lease that ran out means a sender died mid-call: Slack may hold the post.
-    recover = row.claimed_until is not None and row.ts is None
-    thread_ts: str | None = None
+    thread_ts = None
     if row.thread_key:
         parent = message(session, key=row.thread_key)
-        if parent is None or parent.ts is None:
-            # The parent is not posted yet: try again shortly, after it.
-            row.next_attempt_at = now + timedelta(seconds=1)
-            session.add(row)
-            return None
-        thread_ts = parent.ts
-    row.claimed_until = now + lease
+        thread_ts = parent.ts if parent is not None else None
+    # An earlier claim that ended without a ts may have posted: look before posting.
+    recover = row.claimed_until is not None and row.ts is None
+    row.claimed_until, row.claim_token = now + lease, token
     session.add(row)
     return ClaimedMessage(
+        id=row.id,
+        token=token,
+        until=now + lease,
         key=row.key,
         channel=row.channel,
         text=row.text,
@@ -152,37 +244,97 @@ def claim_message(
     )
 
 
-def record_sent(session: Session, *, row_id: int, ts: str, channel: str, version: int) -> None:
-    """Slack shows `version` of the message as `ts` in `channel`: the claim is done."""
-    row = session.get(SlackMessage, row_id)
-    if row is not None:
-        row.ts, row.channel = ts, channel
-        row.sent_version = max(row.sent_version, version)
-        row.attempts, row.last_error, row.claimed_until = 0, None, None
-        session.add(row)
+def _held(row_id: int, token: str) -> ColumnElement[bool]:
+    return and_(col(SlackMessage.id) == row_id, col(SlackMessage.claim_token) == token)
 
 
-def record_failure(
-    session: Session, *, row_id: int, error: str, claimed_until: datetime | None
+def extend_claim(
+    session: Session, *, row_id: int, token: str, now: datetime, until: datetime
+) -> bool:
+    """Move a live claim's lease to `until`; False when `token` no longer holds the row."""
+    done = session.execute(
+        update(SlackMessage)
+        .where(_held(row_id, token), col(SlackMessage.claimed_until) > now)
+        .values(claimed_until=until)
+        .returning(col(SlackMessage.id))
+    ).first()
+    return done is not None
+
+
+def record_sent(
+    session: Session, *, row_id: int, token: str, ts: str, channel: str, version: int
+) -> bool:
+    """Slack shows `version` as `ts` in `channel`; False (nothing written) without the claim."""
+    row = session.exec(select(SlackMessage).where(_held(row_id, token))).first()
+    if row is None:
+        return False
+    row.ts, row.channel = ts, channel
+    row.sent_version = max(row.sent_version, version)
+    row.attempts, row.last_error = 0, None
+    row.claimed_until, row.claim_token = None, None
+    session.add(row)
+    return True
+
+
+def release(
+    session: Session,
+    *,
+    row_id: int,
+    token: str,
+    error: str,
+    retry_at: datetime,
+    maybe_posted: bool,
+    now: datetime,
+    count_attempt: bool = True,
 ) -> Failure | None:
-    """Count a failed attempt and end the claim. An expired `claimed_until` (rather than
-    None) makes the next attempt look for a post that may have reached Slack."""
-    row = session.get(SlackMessage, row_id)
+    """End a claim that did not succeed; the message comes due again at `retry_at`.
+
+    `maybe_posted` leaves an expired lease instead of none, so the next claim looks for a
+    post that may have reached Slack. None (nothing written) when `token` lost the row.
+    """
+    row = session.exec(select(SlackMessage).where(_held(row_id, token))).first()
     if row is None:
         return None
-    row.claimed_until = claimed_until
-    row.attempts += 1
+    row.claimed_until = now - timedelta(seconds=1) if maybe_posted else None
+    row.claim_token = None
+    row.attempts += 1 if count_attempt else 0
     row.last_error = error[:500]
+    row.next_attempt_at = retry_at
     session.add(row)
     return Failure(key=row.key, channel=row.channel, attempts=row.attempts)
 
 
-def give_up(session: Session, *, row_id: int) -> None:
-    """Stop trying to send the current version: it counts as sent."""
+def give_up(
+    session: Session, *, row_id: int, token: str, error: str, now: datetime
+) -> Failure | None:
+    """Stop trying the current version (it counts as sent). Replies waiting for a parent
+    that was never posted are given up with it, so none waits for ever."""
+    failure = release(
+        session,
+        row_id=row_id,
+        token=token,
+        error=error,
+        retry_at=now,
+        maybe_posted=False,
+        now=now,
+    )
     row = session.get(SlackMessage, row_id)
-    if row is not None:
-        row.sent_version = row.version
-        session.add(row)
+    if failure is None or row is None:
+        return None
+    row.sent_version = row.version
+    session.add(row)
+    if row.ts is None:
+        session.execute(
+            update(SlackMessage)
+            .where(
+                col(SlackMessage.thread_key) == row.key, col(SlackMessage.ts).is_(None), _dirty()
+            )
+            .values(
+                sent_version=SlackMessage.version,
+                last_error=f"parent not posted: {error}"[:500],
+            )
+        )
+    return failure
 
 
 def retry_at(session: Session, *, row_id: int, when: datetime) -> None:
@@ -193,11 +345,119 @@ def retry_at(session: Session, *, row_id: int, when: datetime) -> None:
         session.add(row)
 
 
-def release_claims(session: Session, *, now: datetime) -> int:
-    """Expire every lease, as if its sender had died: for a single process starting up."""
-    result = session.execute(
-        update(SlackMessage)
-        .where(col(SlackMessage.claimed_until).is_not(None))
-        .values(claimed_until=now - timedelta(seconds=1))
+# The gates ------------------------------------------------------------------------------
+
+
+def hold_gate(session: Session, *, name: str, until: datetime) -> None:
+    """No call through gate `name` (a channel, or `method:…`) before `until` (a 429)."""
+    insert_ignore(session, OutboxGate, {"name": name, "next_call_at": until}, conflict=["name"])
+    session.execute(
+        update(OutboxGate)
+        .where(col(OutboxGate.name) == name, col(OutboxGate.next_call_at) < until)
+        .values(next_call_at=until)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def park(session: Session, *, channel: str, reason: str, now: datetime, probe_at: datetime) -> bool:
+    """Hold every message of `channel` until it is unparked; True when newly parked.
+
+    While parked, `next_call_at` is when a sender may next check whether the channel
+    works again (`claim_probe`).
+    """
+    insert_ignore(session, OutboxGate, {"name": channel, "next_call_at": now}, conflict=["name"])
+    done = session.execute(
+        update(OutboxGate)
+        .where(col(OutboxGate.name) == channel, col(OutboxGate.parked_at).is_(None))
+        .values(parked_at=now, parked_reason=reason[:100], next_call_at=probe_at)
+        .returning(col(OutboxGate.name))
+    ).first()
+    return done is not None
+
+
+def unpark(session: Session, *, channel: str, now: datetime) -> bool:
+    """Let `channel`'s messages go again; True when it was parked."""
+    done = session.execute(
+        update(OutboxGate)
+        .where(col(OutboxGate.name) == channel, col(OutboxGate.parked_at).is_not(None))
+        .values(parked_at=None, parked_reason=None, next_call_at=now)
+        .returning(col(OutboxGate.name))
+    ).first()
+    return done is not None
+
+
+def probes_due(session: Session, *, now: datetime, limit: int = 20) -> list[tuple[str, str]]:
+    """(channel, reason) of parked channels due a check that they work again."""
+    rows = session.exec(
+        select(OutboxGate.name, OutboxGate.parked_reason)
+        .where(col(OutboxGate.parked_at).is_not(None), col(OutboxGate.next_call_at) <= now)
+        .order_by(col(OutboxGate.next_call_at))
+        .limit(limit)
+    ).all()
+    return [(name, reason or "") for name, reason in rows]
+
+
+def claim_probe(session: Session, *, channel: str, now: datetime, next_probe: datetime) -> bool:
+    """Take the turn to check a parked channel (one process checks, the next in a while)."""
+    done = session.execute(
+        update(OutboxGate)
+        .where(
+            col(OutboxGate.name) == channel,
+            col(OutboxGate.parked_at).is_not(None),
+            col(OutboxGate.next_call_at) <= now,
+        )
+        .values(next_call_at=next_probe)
+        .returning(col(OutboxGate.name))
+    ).first()
+    return done is not None
+
+
+def parked_channels(session: Session) -> list[ParkedChannel]:
+    """Channels Slack refuses for good, with why, since when and how many messages wait.
+
+    For /healthz: any entry means some channel shows stale messages until the bot is
+    back in it (the sender checks parked channels every minute and resumes by itself).
+    """
+    waiting = (
+        select(func.count())
+        .select_from(SlackMessage)
+        .where(col(SlackMessage.channel) == col(OutboxGate.name), _dirty())
+        .scalar_subquery()
+    )
+    rows = session.exec(
+        select(OutboxGate.name, OutboxGate.parked_reason, OutboxGate.parked_at, waiting)
+        .where(col(OutboxGate.parked_at).is_not(None))
+        .order_by(col(OutboxGate.parked_at))
+    ).all()
+    return [
+        ParkedChannel(channel=name, reason=reason or "", since=since, waiting=int(count))
+        for name, reason, since, count in rows
+        if since is not None
+    ]
+
+
+def next_gate_opening(session: Session, *, now: datetime) -> datetime | None:
+    """The soonest a paced channel with messages waiting opens again (None: none is paced)."""
+    waiting = exists().where(
+        col(SlackMessage.channel) == col(OutboxGate.name),
+        _dirty(),
+        col(SlackMessage.next_attempt_at) <= col(OutboxGate.next_call_at),
+    )
+    soonest = session.exec(
+        select(func.min(OutboxGate.next_call_at)).where(
+            col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) > now, waiting
+        )
+    ).one()
+    return soonest
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    """When the longest-waiting unsent change was published, parked channels left out.
+
+    For /healthz: a late outbox shows here, a parked channel in `parked_channels`.
+    """
+    parked = select(OutboxGate.name).where(col(OutboxGate.parked_at).is_not(None))
+    return session.exec(
+        select(func.min(SlackMessage.updated_at)).where(
+            _dirty(), col(SlackMessage.channel).not_in(parked)
+        )
+    ).one()
