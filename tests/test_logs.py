@@ -127,9 +127,13 @@ def test_configure_installs_one_safe_handler_and_hides_bolt_request_bodies(
     assert len(logging.getLogger().handlers) == 1
     bolt = logging.getLogger("slack_bolt.RequestVerification")
     assert len(bolt.filters) == 1
-    # What Bolt's RequestVerification logs for a request it rejects: the whole body.
-    bolt.info("Invalid request signature detected (signature: x, timestamp: 1, body: SECRET)")
-    logging.getLogger("makersbot.web").info("refused %s", "a\nforged")
+    level, bolt.level = bolt.level, logging.DEBUG  # Bolt copies the root's level at start
+    try:
+        # What Bolt's RequestVerification logs for a request it rejects: the whole body.
+        bolt.info("Invalid request signature detected (signature: x, timestamp: 1, body: SECRET)")
+        bolt.info("kept %s", "a\nforged")
+    finally:
+        bolt.level = level
     err = capsys.readouterr().err
     assert "SECRET" not in err
-    assert err.count("\n") == 1 and "refused a\\nforged" in err
+    assert err.count("\n") == 1 and "kept a\\nforged" in err
