@@ -64,3 +64,12 @@ def test_mirror_benchmark_runs_and_ends_in_the_true_state() -> None:
 def test_digest_benchmark_runs_on_a_small_history() -> None:
     out = run_bench("digest.py", env={"BENCH_SCALE": "0.01"})
     assert "normal week:" in out and "10x week:" in out
+
+
+def test_hostile_benchmark_runs_against_serve_and_the_procfile_web_line() -> None:
+    out = run_bench(
+        "hostile.py", "--slow", "8", "--probes", "1", "--flood", "10", "--settle", "0.5"
+    )
+    assert "goal [serve]" in out and "goal [web]" in out
+    # Every command answered 200 (how fast is the benchmark's to print, not the test's).
+    assert out.count("(not 200: 0)") == 4
