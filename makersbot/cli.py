@@ -178,18 +178,13 @@ def serve(settings: Settings) -> int:
             log.info("connected to Slack in Socket Mode")
 
     log.info("serving on port %s", settings.port)
-    _Gunicorn(
-        app,
-        {
-            "bind": f"0.0.0.0:{settings.port}",
-            "workers": 1,
-            "worker_class": "gthread",
-            "threads": 8,
-            "timeout": 30,
-            "post_worker_init": in_worker,
-            "loglevel": settings.log_level.lower(),
-        },
-    ).run()
+    # An asyncio front that reads whole requests before a thread takes them (server.py).
+    from makersbot import server
+
+    options = server.gunicorn_options(
+        settings.port, log_level=settings.log_level, post_worker_init=in_worker
+    )
+    _Gunicorn(server.asgi(app), options).run()
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The HTTP app (WSGI, served by gunicorn): Slack requests, webhooks and /healthz."""
+"""The HTTP app (WSGI; served by makersbot.server): Slack requests, webhooks and /healthz."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_bolt.adapter.flask.handler import to_flask_response
+from sqlalchemy.exc import SQLAlchemyError
 
 from makersbot.app import Bot, build
 from makersbot.settings import Settings, load_settings
+from makersbot.slack_requests import SlackEndpoint
 from makersbot.store import health as health_store
 
 log = logging.getLogger(__name__)
@@ -19,12 +21,14 @@ def create_web_app(bot: Bot) -> Flask:
     """Routes of DESIGN.md on one Flask app around an already built bot."""
     app = Flask("makersbot")
     app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024  # Slack and webhook bodies are small
-    slack = SlackRequestHandler(bot.bolt_app())
+    slack = SlackEndpoint(bot.bolt_app(), bot.settings.secret("slack_signing_secret") or "")
     app.extensions["makersbot"] = bot
 
     @app.post("/slack/events")
     def slack_events() -> Any:
-        return slack.handle(request)
+        # Checked on the raw bytes before Bolt parses anything (slack_requests.py).
+        query = request.query_string.decode("latin-1")
+        return to_flask_response(slack.handle(_headers(), query, request.get_data()))
 
     @app.post("/github/webhook")
     def github_webhook() -> Any:
@@ -51,6 +55,20 @@ def create_web_app(bot: Bot) -> Flask:
         code = getattr(error, "code", None)
         if isinstance(code, int) and 400 <= code < 500:
             return Response(getattr(error, "description", "bad request"), status=code)
+        if isinstance(error, SQLAlchemyError | TimeoutError):
+            # Our failure, not the sender's: 503 so that GitHub and Trello try again later.
+            log.warning(
+                "database unavailable for %s %s: %s",
+                request.method,
+                request.path,
+                type(error).__name__,
+            )
+            return Response(
+                "database unavailable; try again later\n",
+                status=503,
+                headers={"Retry-After": "30"},
+                mimetype="text/plain",
+            )
         log.exception("request failed: %s %s", request.method, request.path)
         return Response("could not process this request\n", status=400)
 

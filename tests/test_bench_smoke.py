@@ -152,3 +152,12 @@ def test_the_mirror_check_finds_a_message_posted_twice() -> None:
     assert posted_twice([*once, post("item:1:b")]) == [
         "1 message(s) posted twice, e.g. ['item:1:b']"
     ]
+
+
+def test_hostile_benchmark_runs_against_serve_and_the_procfile_web_line() -> None:
+    out = run_bench(
+        "hostile.py", "--slow", "8", "--probes", "1", "--flood", "10", "--settle", "0.5"
+    )
+    assert "goal [serve]" in out and "goal [web]" in out
+    # Every command answered 200 (how fast is the benchmark's to print, not the test's).
+    assert out.count("(not 200: 0)") == 4
