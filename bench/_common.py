@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -83,6 +83,17 @@ def bare_app(*, process_before_response: bool) -> Flask:
         return handler.handle(request)
 
     return app
+
+
+def asgi_of(wsgi_factory: str) -> Any:
+    """`module:call()` evaluated, then served as the Procfile's `web` line serves the bot."""
+    import importlib
+
+    from makersbot.server import asgi
+
+    module, _, call = wsgi_factory.partition(":")
+    factory = eval(call, vars(importlib.import_module(module)))  # noqa: S307 - our own spec
+    return asgi(factory)
 
 
 def bare_webhook_app() -> Flask:
@@ -151,11 +162,20 @@ class Gunicorn:
 
     def args(self) -> list[str]:
         """The command-line options that set these."""
+        lifespan = ["--asgi-lifespan", "off"] if self.worker_class == "asgi" else []
         return [
             *("--worker-class", self.worker_class),
             *("--threads", str(self.threads)),
             *("--workers", str(self.workers)),
+            *lifespan,
         ]
+
+    def app(self, wsgi_factory: str) -> str:
+        """The app spec gunicorn serves for a WSGI factory `module:call()`: with the `asgi`
+        worker, the same factory behind the bot's buffering front (makersbot.server.asgi)."""
+        if self.worker_class != "asgi":
+            return wsgi_factory
+        return f"bench._common:asgi_of({wsgi_factory!r})"
 
     def describe(self) -> str:
         return f"gunicorn {self.worker_class} {self.workers} worker(s) x {self.threads} threads"

@@ -267,8 +267,9 @@ def measure(args: argparse.Namespace) -> int:
         env = clean_env(drop=list(Settings.model_fields), **overrides)
         floor = f"bare_app(process_before_response={seeded.process_before_response})"
         # One settings object for both servers: the floor differs only in its listener.
-        real = Server("real", "makersbot.web:create_app()", env, workdir, gunicorn=args.gunicorn)
-        bare = Server("bare", f"bench._common:{floor}", env, workdir, gunicorn=args.gunicorn)
+        gun = args.gunicorn
+        real = Server("real", gun.app("makersbot.web:create_app()"), env, workdir, gunicorn=gun)
+        bare = Server("bare", gun.app(f"bench._common:{floor}"), env, workdir, gunicorn=gun)
         with real, bare:
             servers = {"real": real, "bare": bare}
             checks = {"real": check_real, "bare": check_bare}

@@ -55,7 +55,9 @@ def test_ack_benchmark_runs_with_every_answer_right() -> None:
     )
     assert "ack latency (40 requests, 8 concurrent)" in out and "| errors 0" in out
     # The floor is like-for-like: one gunicorn setting and one Bolt setting for both servers.
-    assert "gunicorn gthread 1 worker(s) x 8 threads and process_before_response=" in out
+    web = procfile_web()  # the servers run as the Procfile's web line says (one worker here)
+    assert f"gunicorn {web.worker_class} 1 worker(s) x {web.threads} threads and " in out
+    assert "process_before_response=True for both servers" in out
     assert "for both servers" in out
 
 
