@@ -73,6 +73,7 @@ from makersbot.outbox_calls import (
     bounded_client,
 )
 from makersbot.store import outbox as outbox_store
+from makersbot.store import outbox_gates as gates
 from makersbot.store.models import utcnow
 from makersbot.store.outbox import ClaimedMessage
 
@@ -221,7 +222,7 @@ class SlackSender:
     def unpark(self, channel: str) -> bool:
         """Resume a parked channel now (e.g. the bot was invited back); True if it was parked."""
         with self.db.session() as session:
-            resumed = outbox_store.unpark(session, channel=channel, now=self.clock())
+            resumed = gates.unpark(session, channel=channel, now=self.clock())
         if resumed:
             log.info("channel %s resumes: its waiting messages will be sent", channel)
         return resumed
@@ -320,12 +321,12 @@ class SlackSender:
         if outcome.retry_after is not None:
             until = now + timedelta(seconds=outcome.retry_after)
             if release(until, count=False) is not None:
-                outbox_store.hold_gate(session, name=claim.channel, until=until)
+                gates.hold_gate(session, name=claim.channel, until=until)
                 if outcome.method == "chat.update":
-                    outbox_store.hold_gate(session, name=UPDATE_GATE, until=until)
+                    gates.hold_gate(session, name=UPDATE_GATE, until=until)
                 log.info("Slack asked for %ss before %s again", outcome.retry_after, outcome.method)
         elif error in CHANNEL_ERRORS:
-            if release(now) is not None and outbox_store.park(
+            if release(now) is not None and gates.park(
                 session, channel=claim.channel, reason=error, now=now, probe_at=now + PROBE_INTERVAL
             ):
                 log.warning(
@@ -358,10 +359,10 @@ class SlackSender:
         """Check parked channels that are due a check; resume those the bot can post in."""
         now = self.clock()
         with self.db.session(read_only=True) as session:
-            due = outbox_store.probes_due(session, now=now)
+            due = gates.probes_due(session, now=now)
         for channel, reason in due:
             with self.db.session() as session:
-                mine = outbox_store.claim_probe(
+                mine = gates.claim_probe(
                     session, channel=channel, now=now, next_probe=now + PROBE_INTERVAL
                 )
             if mine and self._usable(channel, reason):

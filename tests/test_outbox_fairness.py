@@ -12,7 +12,8 @@ from makersbot.app import Bot, build
 from makersbot.db import Database
 from makersbot.outbox import SlackSender
 from makersbot.store import outbox as outbox_store
-from makersbot.store.outbox import ParkedChannel
+from makersbot.store import outbox_gates as gates
+from makersbot.store.outbox_gates import ParkedChannel
 from tests.conftest import Clock, make_settings
 from tests.fakes.slack import FakeSlack
 from tests.mirror_helpers import (
@@ -104,7 +105,7 @@ def test_channel_pace_holds_across_two_processes(
 
 def _parked(bot: Bot) -> list[ParkedChannel]:
     with bot.db.session(read_only=True) as session:
-        return outbox_store.parked_channels(session)
+        return gates.parked_channels(session)
 
 
 def test_a_refused_channel_is_parked_once_and_resumes_when_the_bot_is_back(

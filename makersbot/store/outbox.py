@@ -5,7 +5,7 @@ Session first, keyword-only. The sending rules (what to call in Slack, what each
 means) are in `makersbot/outbox.py`; here are only the rows they read and write. Every
 write that ends a claim names the claim's token and does nothing without it.
 
-For /healthz: `parked_channels(session)` lists the channels whose messages wait because
+For /healthz: `outbox_gates.parked_channels(session)` lists the channels whose messages wait because
 Slack refuses the channel for good (the bot was removed, the channel archived or deleted);
 `oldest_pending(session)` is when the longest-waiting change outside them was published.
 """
@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from makersbot.store.models import OutboxGate, SlackMessage
+from makersbot.store.outbox_gates import unsent
 from makersbot.store.rows import insert_ignore
 
 
@@ -51,16 +52,6 @@ class Failure:
     key: str
     channel: str
     attempts: int
-
-
-@dataclass(frozen=True)
-class ParkedChannel:
-    """A channel Slack refuses for good; its messages wait (for /healthz)."""
-
-    channel: str
-    reason: str
-    since: datetime
-    waiting: int
 
 
 def message(session: Session, *, key: str) -> SlackMessage | None:
@@ -117,10 +108,6 @@ def depth(session: Session) -> int:
     )
 
 
-def _dirty() -> ColumnElement[bool]:
-    return col(SlackMessage.version) > col(SlackMessage.sent_version)
-
-
 _PARENT = aliased(SlackMessage)
 
 
@@ -131,7 +118,7 @@ def _sendable(now: datetime, *, updates_paused: bool) -> ColumnElement[bool]:
     """
     parent = _PARENT
     conditions = [
-        _dirty(),
+        unsent(),
         col(SlackMessage.next_attempt_at) <= now,
         or_(col(SlackMessage.claimed_until).is_(None), col(SlackMessage.claimed_until) < now),
         or_(
@@ -327,7 +314,7 @@ def give_up(
         session.execute(
             update(SlackMessage)
             .where(
-                col(SlackMessage.thread_key) == row.key, col(SlackMessage.ts).is_(None), _dirty()
+                col(SlackMessage.thread_key) == row.key, col(SlackMessage.ts).is_(None), unsent()
             )
             .values(
                 sent_version=SlackMessage.version,
@@ -345,101 +332,11 @@ def retry_at(session: Session, *, row_id: int, when: datetime) -> None:
         session.add(row)
 
 
-# The gates ------------------------------------------------------------------------------
-
-
-def hold_gate(session: Session, *, name: str, until: datetime) -> None:
-    """No call through gate `name` (a channel, or `method:…`) before `until` (a 429)."""
-    insert_ignore(session, OutboxGate, {"name": name, "next_call_at": until}, conflict=["name"])
-    session.execute(
-        update(OutboxGate)
-        .where(col(OutboxGate.name) == name, col(OutboxGate.next_call_at) < until)
-        .values(next_call_at=until)
-    )
-
-
-def park(session: Session, *, channel: str, reason: str, now: datetime, probe_at: datetime) -> bool:
-    """Hold every message of `channel` until it is unparked; True when newly parked.
-
-    While parked, `next_call_at` is when a sender may next check whether the channel
-    works again (`claim_probe`).
-    """
-    insert_ignore(session, OutboxGate, {"name": channel, "next_call_at": now}, conflict=["name"])
-    done = session.execute(
-        update(OutboxGate)
-        .where(col(OutboxGate.name) == channel, col(OutboxGate.parked_at).is_(None))
-        .values(parked_at=now, parked_reason=reason[:100], next_call_at=probe_at)
-        .returning(col(OutboxGate.name))
-    ).first()
-    return done is not None
-
-
-def unpark(session: Session, *, channel: str, now: datetime) -> bool:
-    """Let `channel`'s messages go again; True when it was parked."""
-    done = session.execute(
-        update(OutboxGate)
-        .where(col(OutboxGate.name) == channel, col(OutboxGate.parked_at).is_not(None))
-        .values(parked_at=None, parked_reason=None, next_call_at=now)
-        .returning(col(OutboxGate.name))
-    ).first()
-    return done is not None
-
-
-def probes_due(session: Session, *, now: datetime, limit: int = 20) -> list[tuple[str, str]]:
-    """(channel, reason) of parked channels due a check that they work again."""
-    rows = session.exec(
-        select(OutboxGate.name, OutboxGate.parked_reason)
-        .where(col(OutboxGate.parked_at).is_not(None), col(OutboxGate.next_call_at) <= now)
-        .order_by(col(OutboxGate.next_call_at))
-        .limit(limit)
-    ).all()
-    return [(name, reason or "") for name, reason in rows]
-
-
-def claim_probe(session: Session, *, channel: str, now: datetime, next_probe: datetime) -> bool:
-    """Take the turn to check a parked channel (one process checks, the next in a while)."""
-    done = session.execute(
-        update(OutboxGate)
-        .where(
-            col(OutboxGate.name) == channel,
-            col(OutboxGate.parked_at).is_not(None),
-            col(OutboxGate.next_call_at) <= now,
-        )
-        .values(next_call_at=next_probe)
-        .returning(col(OutboxGate.name))
-    ).first()
-    return done is not None
-
-
-def parked_channels(session: Session) -> list[ParkedChannel]:
-    """Channels Slack refuses for good, with why, since when and how many messages wait.
-
-    For /healthz: any entry means some channel shows stale messages until the bot is
-    back in it (the sender checks parked channels every minute and resumes by itself).
-    """
-    waiting = (
-        select(func.count())
-        .select_from(SlackMessage)
-        .where(col(SlackMessage.channel) == col(OutboxGate.name), _dirty())
-        .scalar_subquery()
-    )
-    rows = session.exec(
-        select(OutboxGate.name, OutboxGate.parked_reason, OutboxGate.parked_at, waiting)
-        .where(col(OutboxGate.parked_at).is_not(None))
-        .order_by(col(OutboxGate.parked_at))
-    ).all()
-    return [
-        ParkedChannel(channel=name, reason=reason or "", since=since, waiting=int(count))
-        for name, reason, since, count in rows
-        if since is not None
-    ]
-
-
 def next_gate_opening(session: Session, *, now: datetime) -> datetime | None:
     """The soonest a paced channel with messages waiting opens again (None: none is paced)."""
     waiting = exists().where(
         col(SlackMessage.channel) == col(OutboxGate.name),
-        _dirty(),
+        unsent(),
         col(SlackMessage.next_attempt_at) <= col(OutboxGate.next_call_at),
     )
     soonest = session.exec(
@@ -458,6 +355,6 @@ def oldest_pending(session: Session) -> datetime | None:
     parked = select(OutboxGate.name).where(col(OutboxGate.parked_at).is_not(None))
     return session.exec(
         select(func.min(SlackMessage.updated_at)).where(
-            _dirty(), col(SlackMessage.channel).not_in(parked)
+            unsent(), col(SlackMessage.channel).not_in(parked)
         )
     ).one()
