@@ -33,11 +33,13 @@ from makersbot.publishing import Publisher
 from makersbot.services.deliveries import DeliveryService
 from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.services.digest import DigestService
+from makersbot.services.forgotten import ForgottenProjects
 from makersbot.services.link_sources import GitHubApi, GitHubLinks, TrelloApi, TrelloLinks
 from makersbot.services.links import LinkService
 from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
 from makersbot.services.polling import LinkPoller
+from makersbot.services.privacy import PrivacyService
 from makersbot.services.projects import ProjectRules, ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels, SlackGateway
@@ -173,6 +175,7 @@ def build(
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
+    privacy = PrivacyService(db, SlackGateway(client), outbox, publisher, clock)
     claim = _request_claimer(db)
     return Bot(
         settings=settings,
@@ -187,8 +190,10 @@ def build(
         deliveries=_delivery_service(settings, db, mirror, clock, deliveries_stored.set),
         links=links,
         digest=digest,
-        commands=Commands(projects, people, links, digest, admins=settings.admins, claim=claim),
-        actions=Actions(projects, claim=claim, admins=settings.admins),
+        commands=Commands(
+            projects, people, links, digest, admins=settings.admins, claim=claim, privacy=privacy
+        ),
+        actions=Actions(projects, claim=claim, admins=settings.admins, privacy=privacy),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
         clock=clock,
@@ -239,6 +244,7 @@ def _digest_service(
         hub_channel=settings.digest_channel,
         admins=settings.admins,
         clock=clock,
+        forgotten=ForgottenProjects(db, outbox, Publisher(outbox), clock),
     )
 
 
