@@ -61,9 +61,9 @@ def look_alike_prompt(held: LooksLikeExisting) -> Message:
     """Shown instead of starting a project that looks like existing ones: each look-alike
     with *Join that one*, and *Start mine anyway*, which starts it as typed (once)."""
     many = len(held.matches) > 1
+    what = f"looks like {'projects' if many else 'a project'} that councils are already making"
     intro = (
-        f"*“{plain(held.name, 100)}” looks like {'projects' if many else 'a project'} "
-        "that councils are already making.* Joining forces gets more done than building "
+        f"*“{plain(held.name, 100)}” {what}.* Joining forces gets more done than building "
         "the same thing twice."
     )
     blocks: list[Block] = [_section(intro)]
@@ -88,5 +88,5 @@ def look_alike_prompt(held: LooksLikeExisting) -> Message:
         )
     )
     names = ", ".join(m.card.name for m in held.matches)
-    text = f"“{held.name}” looks like existing projects: {names}. Join one, or start yours anyway."
+    text = f"“{held.name}” {what}: {names}. Join one, or start yours anyway."
     return Message(text=plain(text, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])
