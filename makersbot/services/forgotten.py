@@ -109,6 +109,7 @@ class ForgottenProjects:
         message = render.quiet_nudge(project.name, project.slug, project.channel_id, since)
         for lead in leads:
             # A user id as the channel: Slack posts in the bot's direct messages with them.
+            # The key ends with the user id, which is how `forget` finds it (store/privacy.py).
             self.outbox.publish(
                 session,
                 key=f"quiet:{project_id}:{int(since.timestamp())}:{lead}",

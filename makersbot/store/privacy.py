@@ -96,6 +96,16 @@ def _logins(person: Person) -> list[str]:
     return [login.lower() for login in (person.github_login, person.trello_username) if login]
 
 
+def _to_them(slack_user_id: str) -> Any:
+    """The bot's direct messages to the person. Queued to their user id, they are recorded
+    under the DM channel Slack answers with, so they are known by their key too, which ends
+    with the user id by convention (`quiet:<project>:<spell>:<user>`)."""
+    return or_(
+        col(SlackMessage.channel) == slack_user_id,
+        col(SlackMessage.key).like(f"%:{slack_user_id}"),
+    )
+
+
 def _mentions(slack_user_id: str) -> Any:
     """Bot messages that mention the person (text or blocks)."""
     pattern = f"%<@{slack_user_id}%"
@@ -175,10 +185,7 @@ def export_person(session: Session, *, person: Person) -> dict[str, Any]:
         {"key": m.key, "channel": m.channel, "text": m.text, "ts": m.ts}
         for m in session.exec(
             select(SlackMessage).where(
-                or_(
-                    col(SlackMessage.channel) == person.slack_user_id,
-                    _mentions(person.slack_user_id),
-                )
+                or_(_to_them(person.slack_user_id), _mentions(person.slack_user_id))
             )
         )
     ]
@@ -306,9 +313,7 @@ def erase_person(session: Session, *, person: Person) -> Erased:
         .values(value=FORGOTTEN)
     )
     _forget_logins(session, person)
-    erased.messages_deleted = _count(
-        session.execute(delete(SlackMessage).where(col(SlackMessage.channel) == user))
-    )
+    erased.messages_deleted = _count(session.execute(delete(SlackMessage).where(_to_them(user))))
     erased.messages_edited = _edit_mentions(session, user)
     session.execute(delete(PendingStart).where(col(PendingStart.slack_user_id) == user))
     for table, column in _references():
