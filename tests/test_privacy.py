@@ -180,8 +180,15 @@ def test_mydata_for_someone_else_is_for_admins_only(
     assert [e["description"] for e in data["ledger_entries"] if e["source"] == "gave"] == [
         "a workshop"
     ]
+    assert "`/makers forget <@U0BOB>` erases it" in fake_slack.messages("D0ADMIN")[-1]["text"]
     assert "I hold nothing about anyone called" in run(bot, "mydata @zed", user=ADMIN).last
     assert "I hold nothing about you" in run(bot, "mydata", user="U0NEW").last
+
+
+def test_a_refused_upload_is_explained(bot: Bot, world: Project, fake_slack: FakeSlack) -> None:
+    fake_slack.fail_next("files.completeUploadExternal", status=200, error="not_in_channel")
+    said = run(bot, "mydata", name=NAME)
+    assert "I could not send the file (Slack said `not_in_channel`)" in said.last
 
 
 # forget ---------------------------------------------------------------------------------------

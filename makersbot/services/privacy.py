@@ -97,7 +97,9 @@ class PrivacyService:
             **data,
         }
         content = json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
-        whose = "your" if user == actor.slack_user_id else f"<@{user}>'s"
+        mine = user == actor.slack_user_id
+        whose = "your" if mine else f"<@{user}>'s"
+        erase = "`/makers forget me`" if mine else f"`/makers forget <@{user}>`"
         try:
             channel = self.slack.direct_message_channel(actor.slack_user_id)
             self.slack.upload_file(
@@ -106,13 +108,13 @@ class PrivacyService:
                 title=f"What makersbot holds about {user}",
                 alt_text="",
                 channel=channel,
-                comment=f"Here is {whose} data, as JSON. `/makers forget me` erases it.",
+                comment=f"Here is {whose} data, as JSON. {erase} erases it.",
             )
-        except SlackError as exc:
-            log.warning("could not send mydata: %s", exc.code)
+        except Exception as exc:  # Slack refused, or the upload's own connection broke
+            why = f"Slack said `{exc.code}`" if isinstance(exc, SlackError) else "the upload failed"
+            log.warning("could not send mydata: %s", why)
             raise UserError(
-                f"I could not send the file (Slack said `{exc.code}`). Try again later, or "
-                "ask an admin."
+                f"I could not send the file ({why}). Try again later, or ask an admin."
             ) from None
         return Outcome(
             f"I have sent {whose} data as a file in a direct message from me "
