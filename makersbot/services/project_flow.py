@@ -142,8 +142,9 @@ class ProjectFlow:
         """The leading words that most closely name a project, when some name one clearly."""
         best: tuple[float, int, Project] | None = None
         choices: tuple[Project, ...] = ()
+        names = project_store.project_names(session)
         for n in range(min(len(words), 8), 0, -1):
-            found = project_store.lookup_project(session, ref=" ".join(words[:n]))
+            found = project_store.lookup_project(session, ref=" ".join(words[:n]), names=names)
             if found.project is not None and (best is None or found.score > best[0]):
                 best = (found.score, n, found.project)
             elif found.choices and not choices:

@@ -135,7 +135,26 @@ def _contains_run(name: list[str], ref: list[str]) -> bool:
     return False
 
 
-def lookup_project(session: Session, *, ref: str) -> ProjectLookup:
+@dataclass(frozen=True)
+class ProjectNames:
+    """Every project's name as words and its slug: what forgiving lookups compare, loaded
+    once for several lookups (`split_ref` tries up to eight)."""
+
+    words: dict[int, list[str]]
+    slugs: dict[int, str]
+
+
+def project_names(session: Session) -> ProjectNames:
+    rows = session.execute(select(col(Project.id), col(Project.slug), col(Project.name))).all()
+    return ProjectNames(
+        words={int(i): _words(name) or slug.split("-") for i, slug, name in rows},
+        slugs={int(i): slug for i, slug, _ in rows},
+    )
+
+
+def lookup_project(
+    session: Session, *, ref: str, names: ProjectNames | None = None
+) -> ProjectLookup:
     """A project by what someone typed: exactly (`find_project`), then forgivingly.
 
     Tiers: the exact references; the typed words as a slug; the words as a run inside one
@@ -148,25 +167,24 @@ def lookup_project(session: Session, *, ref: str) -> ProjectLookup:
     typed = _words(ref.strip().lstrip("#").removeprefix("makers-"))
     if not typed:
         return ProjectLookup(None)
-    rows = session.execute(select(col(Project.id), col(Project.slug), col(Project.name))).all()
-    names = {int(i): _words(name) or slug.split("-") for i, slug, name in rows}
-    slugs = {int(i): slug for i, slug, _ in rows}
+    names = names or project_names(session)
+    words = names.words
     joined = " ".join(typed)
 
     def score(project_id: int) -> float:
-        return float(fuzz.ratio(joined, " ".join(names[project_id])))
+        return float(fuzz.ratio(joined, " ".join(words[project_id])))
 
-    same = [i for i, slug in slugs.items() if slug == "-".join(typed)]
+    same = [i for i, slug in names.slugs.items() if slug == "-".join(typed)]
     if same:
         return ProjectLookup(_load(session, same)[0], score=100.0)
-    inside = [i for i, words in names.items() if _contains_run(words, typed)]
+    inside = [i for i, name in words.items() if _contains_run(name, typed)]
     if inside:
         # Best first: the name starting with the words, then the closest, then the shortest.
-        inside.sort(key=lambda i: (names[i][: len(typed)] != typed, -score(i), len(names[i]), i))
+        inside.sort(key=lambda i: (words[i][: len(typed)] != typed, -score(i), len(words[i]), i))
         if len(inside) == 1:
             return ProjectLookup(_load(session, inside)[0], score=score(inside[0]))
         return ProjectLookup(None, tuple(_load(session, inside[:MAX_CHOICES])))
-    return _fuzzy(session, joined, {i: " ".join(w) for i, w in names.items()})
+    return _fuzzy(session, joined, {i: " ".join(w) for i, w in words.items()})
 
 
 def _fuzzy(session: Session, typed: str, names: dict[int, str]) -> ProjectLookup:
