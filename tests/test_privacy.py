@@ -25,6 +25,7 @@ from makersbot.store.models import (
     MirrorEvent,
     Person,
     Project,
+    SlackMessage,
 )
 from tests.conftest import Clock, make_settings
 from tests.fakes.slack import FakeSlack
@@ -284,3 +285,11 @@ def test_leads_make_a_project_private_or_public(bot: Bot, world: Project) -> Non
     assert "already private" in run(bot, "visibility bin-day-reminders private").last
     assert "now public" in run(bot, "visibility bin-day-reminders public", user=ADMIN).last
     assert rows(bot, Project)[0].visibility == "public"
+
+
+def test_forgetting_someone_leaves_a_look_alike_id_alone(bot: Bot, world: Project) -> None:
+    with bot.db.session() as s:
+        bot.outbox.publish(s, key="other", channel="C0GENERAL", message=Message("<@U0ALICEX> hi"))
+    click_forget(bot, ALICE, user=ALICE)
+    [other] = [m for m in rows(bot, SlackMessage) if m.key == "other"]
+    assert (other.text, other.version) == ("<@U0ALICEX> hi", 1)

@@ -107,10 +107,15 @@ def _to_them(slack_user_id: str) -> Any:
 
 
 def _mentions(slack_user_id: str) -> Any:
-    """Bot messages that mention the person (text or blocks)."""
-    pattern = f"%<@{slack_user_id}%"
+    """Bot messages that mention the person (text or blocks): `<@U…>` or `<@U…|name>`, and
+    not a longer id that merely starts with theirs."""
+    blocks = cast(col(SlackMessage.blocks), String)
     return or_(
-        col(SlackMessage.text).like(pattern), cast(col(SlackMessage.blocks), String).like(pattern)
+        *(
+            column.like(f"%<@{slack_user_id}{end}%")
+            for column in (col(SlackMessage.text), blocks)
+            for end in (">", "|")
+        )
     )
 
 
