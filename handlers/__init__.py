@@ -10,7 +10,9 @@ from handlers.actions import Actions
 from handlers.commands import COMMAND, Commands
 from handlers.events import Events
 from handlers.views import Views
+from makersbot.domain.privacy import FORGET_ACTION
 from makersbot.domain.projects import JOIN_ACTION, START_VIEW, UNDO_GIFT_ACTION
+from makersbot.domain.similar import START_ANYWAY_ACTION
 
 # What the manifest must declare; a test keeps manifest.yml in step with these.
 COMMANDS = (COMMAND,)
@@ -29,6 +31,8 @@ def register(
     app.command(COMMAND)(commands.acknowledge, commands.later)
     app.action(JOIN_ACTION)(actions.acknowledge, actions.join)
     app.action(UNDO_GIFT_ACTION)(actions.acknowledge, actions.undo_gift)
+    app.action(START_ANYWAY_ACTION)(actions.acknowledge, actions.start_anyway)
+    app.action(FORGET_ACTION)(actions.acknowledge, actions.forget)
     app.view(START_VIEW)(views.validate, views.start)
     app.event("app_home_opened")(events.acknowledge, events.home)
 

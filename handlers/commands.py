@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from handlers import admin as admin_commands
-from makersbot import render
+from makersbot import render, render_privacy, render_similar
 from makersbot.domain.messages import Message
 from makersbot.domain.projects import Phase
 from makersbot.domain.requests import Actor, Outcome, UserError
+from makersbot.domain.similar import LooksLikeExisting
 from makersbot.services.digest import DigestService
 from makersbot.services.identity_admin import IdentityAdmin
 from makersbot.services.identity_proof import IdentityProofs
 from makersbot.services.links import LinkService
 from makersbot.services.people import PeopleService
+from makersbot.services.privacy import PrivacyService
 from makersbot.services.projects import ProjectService
 
 log = logging.getLogger(__name__)
@@ -81,10 +83,12 @@ class Commands:
         *,
         admins: frozenset[str],
         claim: Callable[[str], bool],
+        privacy: PrivacyService,
         proofs: IdentityProofs | None = None,
         identity_admin: IdentityAdmin | None = None,
     ) -> None:
         self.projects = projects
+        self.privacy = privacy
         self.proofs = proofs
         self.identity_admin = identity_admin
         self.people = people
@@ -194,7 +198,10 @@ class Commands:
         name, description = split_description(args)
         if not name:
             raise Usage
-        return reply(self.projects.start(actor, name, description))
+        try:
+            return reply(self.projects.start(actor, name, description))
+        except LooksLikeExisting as held:
+            return render_similar.look_alike_prompt(held)
 
     @subcommand("join <project>", inline=False)
     def join(self, actor: Actor, args: str) -> Message:
@@ -339,6 +346,29 @@ class Commands:
         if words[:1] == ["now"] and set(words[1:]) <= {"--force"}:
             return reply(self.digest.post_now(actor.slack_user_id, force="--force" in words))
         raise Usage
+
+    # The open catalogue: visibility and the people's own data (issue 10) ----------------
+
+    @subcommand("visibility <project> private|public")
+    def visibility(self, actor: Actor, args: str) -> Message:
+        """Keep a project out of the public catalogue, or show it again (its leads)."""
+        words = args.split()
+        if not words or words[-1].lower() not in ("private", "public"):
+            raise Usage
+        ref = " ".join(words[:-1]) or None
+        return reply(self.projects.set_visibility(actor, ref, words[-1].lower()))
+
+    @subcommand("mydata [@person]", inline=False)
+    def mydata(self, actor: Actor, args: str) -> Message:
+        """Get a file of everything the bot holds about you (admins: about anyone)."""
+        return reply(self.privacy.send_data(actor, args))
+
+    @subcommand("forget me|@person")
+    def forget(self, actor: Actor, args: str) -> Message:
+        """Erase your personal data, once you confirm (admins: anyone's)."""
+        if not args.strip():
+            raise Usage
+        return render_privacy.forget_confirmation(self.privacy.preview_forget(actor, args))
 
 
 # Subcommands that change nothing: no need to deduplicate them.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from makersbot import render
+from makersbot import render, render_similar
 from makersbot.domain.projects import (
     START_DESCRIPTION_BLOCK,
     START_DESCRIPTION_INPUT,
@@ -14,6 +14,7 @@ from makersbot.domain.projects import (
     slugify,
 )
 from makersbot.domain.requests import Actor, UserError
+from makersbot.domain.similar import LooksLikeExisting
 from makersbot.services.projects import ProjectService
 
 
@@ -50,11 +51,13 @@ class Views:
         if actor.request_key and not self.claim(f"view:{actor.request_key}"):
             return
         try:
-            text = self.projects.start(actor, name, description).reply
+            message = render.text_reply(self.projects.start(actor, name, description).reply)
+        except LooksLikeExisting as held:
+            message = render_similar.look_alike_prompt(held)
         except UserError as exc:
-            text = exc.message
+            message = render.text_reply(exc.message)
         # A modal has no response_url: tell the person in a DM from the bot.
-        client.chat_postMessage(channel=actor.slack_user_id, **render.text_reply(text).as_kwargs())
+        client.chat_postMessage(channel=actor.slack_user_id, **message.as_kwargs())
 
 
 def _fields(view: dict[str, Any]) -> tuple[str, str]:

@@ -35,6 +35,7 @@ from makersbot.publishing import Publisher
 from makersbot.services.deliveries import DeliveryService
 from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.services.digest import DigestService
+from makersbot.services.forgotten import ForgottenProjects
 from makersbot.services.identity_admin import IdentityAdmin
 from makersbot.services.identity_proof import IdentityProofs
 from makersbot.services.identity_slack import SlackDirectory
@@ -43,6 +44,7 @@ from makersbot.services.links import LinkService
 from makersbot.services.mirror import MirrorService
 from makersbot.services.people import PeopleService
 from makersbot.services.polling import LinkPoller
+from makersbot.services.privacy import PrivacyService
 from makersbot.services.projects import ProjectRules, ProjectService
 from makersbot.settings import Settings
 from makersbot.slack_gateway import SlackChannels, SlackGateway
@@ -178,6 +180,7 @@ def build(
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
+    privacy = PrivacyService(db, SlackGateway(client), outbox, publisher, clock)
     claim = _request_claimer(db)
     return Bot(
         settings=settings,
@@ -199,10 +202,11 @@ def build(
             digest,
             admins=settings.admins,
             claim=claim,
+            privacy=privacy,
             proofs=_identity_proofs(settings, db, people, clock),
             identity_admin=IdentityAdmin(db, people, publisher, resolve=projects.split_ref),
         ),
-        actions=Actions(projects, claim=claim, admins=settings.admins),
+        actions=Actions(projects, claim=claim, admins=settings.admins, privacy=privacy),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
         clock=clock,
@@ -285,6 +289,7 @@ def _digest_service(
         hub_channel=settings.digest_channel,
         admins=settings.admins,
         clock=clock,
+        forgotten=ForgottenProjects(db, outbox, Publisher(outbox), clock),
     )
 
 

@@ -154,6 +154,8 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
     if card.status_text:
         when = f" ({slack_date(card.status_at)})" if card.status_at else ""
         lines.append(f"*Latest status{when}:* {plain(card.status_text, 1500)}")
+    if card.quiet_since is not None:
+        lines.append(quiet_line(card.slug, card.quiet_since))
     blocks: list[Block] = [HeaderBlock(text=clip(card.name, HEADER_LIMIT))]
     if card.description:
         blocks.append(_section(plain(card.description, 2000)))
@@ -178,6 +180,32 @@ def project_card(card: ProjectCard, *, with_join: bool = True) -> Message:
         )
     text = f"{card.name} — {phase_name(card.phase)}; councils: {_councils_line(card)}"
     return _message(escape(text), blocks)
+
+
+def quiet_line(slug: str, since: datetime) -> str:
+    """The flag on a forgotten project's card, and what brings it back."""
+    return (
+        f"💤 *Nothing has happened here since {slack_date(since)}.* Is there news? "
+        f"`/makers status {slug} <news>` tells everyone; "
+        f"`/makers phase {slug} retired` says it has ended."
+    )
+
+
+def quiet_nudge(name: str, slug: str, channel_id: str | None, since: datetime) -> Message:
+    """The one direct message a lead gets when their project has been quiet for 8 weeks."""
+    where = f" (<#{channel_id}>)" if channel_id else ""
+    text = (
+        f"👋 *{plain(name, 100)}*{where}, which you lead, has had no activity since "
+        f"{slack_date(since)}: no status, phase, new member, contribution or mirrored change. "
+        "Others looking for it cannot tell whether it is still going."
+    )
+    ask = (
+        f"• Still going? Post a line: `/makers status {slug} <what is happening>`\n"
+        f"• Finished or stopped? `/makers phase {slug} retired` keeps it in the catalogue "
+        "as a record of what was learnt.\n"
+        "I ask only once; while it stays quiet, the weekly digest lists it as forgotten."
+    )
+    return _message(f"{text}\n{ask}", [_section(text), _section(ask)])
 
 
 def gift_message(gift: Gift) -> Message:

@@ -14,9 +14,11 @@ from makersbot.domain.digest import (
     GIVE_SOURCES,
     TAKE_SOURCES,
     CouncilTally,
+    ForgottenProject,
     GiveBack,
     HubDigest,
     LiveProject,
+    LookAlike,
     PhaseChange,
     ProjectRef,
     StaleProject,
@@ -117,6 +119,7 @@ def summary(digest: HubDigest) -> str:
 def hub_messages(digest: HubDigest) -> list[Message]:
     """The hub digest: main message first, thread continuations after."""
     period = digest.period
+    forgotten = {f.project.id for f in digest.forgotten}
     header = HeaderBlock(text=clip(f"Makers digest: the week to {day(period.end)}", HEADER_LIMIT))
     head: list[Block] = [header, section(summary(digest))]
     parts = [
@@ -138,6 +141,12 @@ def hub_messages(digest: HubDigest) -> list[Message]:
             intro="👋 A warm welcome, and thank you:" if digest.first_time else "",
         ),
         Part("New projects", [_new_line(p) for p in digest.new_projects], MAIN_LIST),
+        Part(
+            "New projects that look like existing ones",
+            [_look_alike_line(a) for a in digest.look_alikes],
+            MAIN_LIST,
+            intro="Could these councils join forces instead of building the same thing twice?",
+        ),
         Part("Reached Live", [_live_line(p) for p in digest.live], MAIN_LIST),
         Part("Changed phase", [_phase_line(c) for c in digest.phase_changes], MAIN_LIST),
         Part(
@@ -149,10 +158,18 @@ def hub_messages(digest: HubDigest) -> list[Message]:
         ),
         Part(
             "Quiet for four weeks",
-            [_stale_line(s) for s in digest.stale],
+            # The forgotten have their own part below: listed once.
+            [_stale_line(s) for s in digest.stale if s.project.id not in forgotten],
             MAIN_STALE,
             intro="Is there news? Leads: a `/makers status` line helps others find and join, "
             "or `/makers phase <project> retired` if it has ended.",
+        ),
+        Part(
+            "Forgotten: nothing for eight weeks",
+            [_forgotten_line(f) for f in digest.forgotten],
+            MAIN_STALE,
+            intro="Their leads have been asked, once, to post a status or retire them. "
+            "Anyone can help: ask in the channel, or pick one up.",
         ),
     ]
     foot = f"{period.key} · the 7 days to {day(period.end)} {period.end.strftime('%H:%M')}"
@@ -187,6 +204,19 @@ def _give_back_line(give_back: GiveBack) -> str:
         for item in give_back.items
     ]
     return f"*{plain(give_back.council, 60)}*: " + "; ".join(ideas)
+
+
+def _look_alike_line(look_alike: LookAlike) -> str:
+    like = names_list([project_name(p) for p in look_alike.like])
+    return f"• {project_name(look_alike.project)} looks like {like}"
+
+
+def _forgotten_line(forgotten: ForgottenProject) -> str:
+    leads = ", ".join(f"<@{u}>" for u in forgotten.lead_user_ids if u.isalnum())
+    since = f"last activity {day(forgotten.last_activity)}"
+    return f"• {project_name(forgotten.project)} · {since} · " + (
+        leads or "no lead: anyone can pick it up"
+    )
 
 
 def _stale_line(stale: StaleProject) -> str:

@@ -146,8 +146,8 @@ def public_channels(client: WebClient) -> Iterator[dict[str, Any]]:
 
 
 class SlackGateway:
-    """What the digest asks of Slack besides posting: find a channel, link to a message,
-    upload a file into a thread."""
+    """What the bot asks of Slack besides posting: find a channel, link to a message, open
+    a direct message, upload a file (into a thread or a direct message)."""
 
     def __init__(self, client: WebClient) -> None:
         self.client = client
@@ -174,9 +174,11 @@ class SlackGateway:
         title: str,
         alt_text: str,
         channel: str,
-        thread_ts: str,
+        thread_ts: str | None = None,
+        comment: str | None = None,
     ) -> None:
-        """Upload a file into a thread (files.getUploadURLExternal + completeUploadExternal).
+        """Upload a file into a channel or thread (files.getUploadURLExternal +
+        completeUploadExternal), with `comment` as its message when given.
 
         SlackError when Slack refuses; connection errors are raised as they come.
         """
@@ -188,6 +190,15 @@ class SlackGateway:
                 alt_txt=alt_text,
                 channel=channel,
                 thread_ts=thread_ts,
+                initial_comment=comment,
             )
+        except SlackApiError as exc:
+            raise SlackError(str(exc.response.get("error"))) from None
+
+    def direct_message_channel(self, user_id: str) -> str:
+        """The id of the bot's direct-message channel with a person (conversations.open):
+        a file can only be shared into a channel id, not a user id."""
+        try:
+            return str(self.client.conversations_open(users=user_id)["channel"]["id"])
         except SlackApiError as exc:
             raise SlackError(str(exc.response.get("error"))) from None

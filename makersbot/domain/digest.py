@@ -124,6 +124,8 @@ class HubDigest:
     live: tuple[LiveProject, ...] = ()
     give_back: tuple[GiveBack, ...] = ()
     stale: tuple[StaleProject, ...] = ()
+    look_alikes: tuple[LookAlike, ...] = ()  # new projects that look like older ones
+    forgotten: tuple[ForgottenProject, ...] = ()  # quiet for eight weeks or more
 
     @property
     def total_gives(self) -> int:
@@ -188,3 +190,20 @@ class ChartRow:
     council: str
     gave: int
     took: int
+
+
+@dataclass(frozen=True)
+class LookAlike:
+    """A project new in the period, and the older projects it looks like (best first)."""
+
+    project: ProjectRef
+    like: tuple[ProjectRef, ...]
+
+
+@dataclass(frozen=True)
+class ForgottenProject:
+    """A project, not retired, with no activity for eight weeks: its leads are asked by DM."""
+
+    project: ProjectRef
+    last_activity: datetime
+    lead_user_ids: tuple[str, ...]  # Slack user ids of its leads

@@ -69,6 +69,7 @@ class ProjectCard:
     member_count: int
     links: tuple[tuple[str, str], ...] = ()
     updated_at: datetime | None = None
+    quiet_since: datetime | None = None  # flagged: no activity since then (eight weeks or more)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from makersbot.domain.projects import ProjectCard, Role
+from makersbot.store import activity as activity_store
 from makersbot.store import people as people_store
 from makersbot.store import projects as project_store
 from makersbot.store.models import Project
@@ -20,6 +21,7 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
     codes = {code for _, _, code in rows if code}
     codes |= {p.lead_council_code for p in projects if p.lead_council_code}
     councils = people_store.councils_by_code(session, codes=codes)
+    quiet = activity_store.quiet_flags(session, project_ids=ids)
 
     def name(code: str | None) -> str | None:
         return councils[code].short_name if code and code in councils else None
@@ -61,6 +63,7 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
                 channel_id=project.channel_id,
                 member_count=members[project.id],
                 updated_at=project.updated_at,
+                quiet_since=quiet.get(project.id),
             )
         )
     return cards

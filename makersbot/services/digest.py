@@ -29,6 +29,7 @@ from makersbot.render import plain, plural
 from makersbot.render_digest import hub_messages
 from makersbot.render_project_digest import project_messages
 from makersbot.services import digest_content as content
+from makersbot.services.forgotten import ForgottenProjects
 from makersbot.slack_gateway import ChannelError, SlackError, SlackGateway
 from makersbot.store import digest_runs as runs
 from makersbot.store.digest_runs import PendingChart, message_key
@@ -69,6 +70,7 @@ class DigestService:
         hub_channel: str | None,
         admins: frozenset[str] = frozenset(),
         clock: Clock = utcnow,
+        forgotten: ForgottenProjects | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox
@@ -77,6 +79,7 @@ class DigestService:
         self.hub_setting = hub_channel.strip() if hub_channel and hub_channel.strip() else None
         self.admins = admins
         self.clock = clock
+        self.forgotten = forgotten
         self._hub_id: str | None = None
         self._lock = threading.Lock()
         self._chart_retry: dict[int, tuple[int, datetime]] = {}
@@ -137,7 +140,18 @@ class DigestService:
         log.info(
             "digest %s: hub %s, %d project digest(s)", run.period, run.hub_key, run.project_posts
         )
+        self._resurface(at)
         return run
+
+    def _resurface(self, at: datetime) -> None:
+        """Flag forgotten projects and ask their leads (once per quiet spell) at each run."""
+        if self.forgotten is None:
+            return
+        try:
+            self.forgotten.run(at)
+        except Exception:
+            # The digest is out; the flags come with the next run (every step is claimed).
+            log.exception("flagging forgotten projects failed")
 
     def post_now(self, actor_user_id: str, force: bool = False) -> Outcome:
         """`/makers digest now [--force]`, for admins: this week's digest, once unless forced."""

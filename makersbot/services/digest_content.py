@@ -25,6 +25,7 @@ from makersbot.domain.digest import (
     GiveBack,
     HubDigest,
     LiveProject,
+    LookAlike,
     Opportunity,
     Period,
     PhaseChange,
@@ -33,8 +34,11 @@ from makersbot.domain.digest import (
     StaleProject,
 )
 from makersbot.domain.projects import LedgerKind, Phase
+from makersbot.services import similar
+from makersbot.services.forgotten import forgotten_projects
 from makersbot.store import digest as ledger
 from makersbot.store import digest_projects as projects
+from makersbot.store import projects as project_store
 from makersbot.store.digest_projects import EventCount, OpenItem
 
 STALE_AFTER = timedelta(days=28)
@@ -62,6 +66,8 @@ def build_hub(session: Session, period: Period) -> HubDigest:
         live=tuple(live),
         give_back=tuple(give_back(session, tallies)),
         stale=tuple(stale_projects(session, period)),
+        look_alikes=tuple(look_alikes(session, period)),
+        forgotten=tuple(forgotten_projects(session, at=period.end)),
     )
 
 
@@ -136,6 +142,32 @@ def new_projects(session: Session, period: Period) -> list[ProjectRef]:
     ids = projects.new_project_ids(session, period=period)
     refs = projects.project_refs(session, ids=ids)
     return [refs[i] for i in ids if i in refs]
+
+
+def look_alikes(session: Session, period: Period) -> list[LookAlike]:
+    """New projects of the period that look like projects started before them."""
+    ids = projects.new_project_ids(session, period=period)
+    if not ids:
+        return []
+    rows = project_store.project_texts(session)
+    index = similar.SimilarityIndex((i, n, d) for i, n, d, _ in rows)
+    started = {i: at for i, _, _, at in rows}
+    texts = {i: (n, d) for i, n, d, _ in rows}
+    found: dict[int, list[int]] = {}
+    for project_id in ids:
+        if project_id not in texts:
+            continue
+        name, description = texts[project_id]
+        earlier = {i for i, at in started.items() if at < started[project_id]}
+        older = [like.project_id for like in index.like(name, description, among=earlier)]
+        if older:
+            found[project_id] = older
+    refs = projects.project_refs(session, ids={i for k, v in found.items() for i in (k, *v)})
+    return [
+        LookAlike(refs[new], tuple(refs[i] for i in older if i in refs))
+        for new, older in found.items()
+        if new in refs
+    ]
 
 
 def phase_changes(session: Session, period: Period) -> tuple[list[PhaseChange], list[LiveProject]]:

@@ -4,13 +4,14 @@ names, and the one flow every change follows (update → record → announce →
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from makersbot import render_similar
 from makersbot.db import Database
 from makersbot.domain.messages import Message
 from makersbot.domain.projects import Role
@@ -40,8 +41,11 @@ class ProjectRules:
     digest_channel: str | None = None  # DIGEST_CHANNEL: never a project's channel
 
 
-def no_such_project(ref: str) -> UserError:
-    return UserError(f"No project called “{plain(ref, 100)}”. `/makers list` shows them all.")
+def no_such_project(ref: str, choices: Sequence[Project] = ()) -> UserError:
+    """No project by that name; with choices, "Did you mean…?" and their slugs to type."""
+    if not choices:
+        return UserError(f"No project called “{plain(ref, 100)}”. `/makers list` shows them all.")
+    return UserError(render_similar.did_you_mean(ref, [(p.name, p.slug) for p in choices]))
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,10 @@ class ProjectFlow:
 
     def _resolve(self, session: Session, actor: Actor, ref: str | None) -> Project:
         if ref:
-            project = project_store.find_project(session, ref=ref)
-            if project is None:
-                raise no_such_project(ref)
-            return project
+            found = project_store.lookup_project(session, ref=ref)
+            if found.project is None:
+                raise no_such_project(ref, found.choices)
+            return found.project
         if actor.channel_id:
             project = project_store.project_in_channel(session, channel_id=actor.channel_id)
             if project is not None:
@@ -112,7 +116,11 @@ class ProjectFlow:
 
     def split_ref(self, session: Session, actor: Actor, text: str) -> tuple[Project, str]:
         """Split "<project> <rest>": the project is the longest leading words that name one
-        (or a "quoted name"); typed in a project channel, the project may be left out."""
+        (or a "quoted name"); typed in a project channel, the project may be left out.
+
+        Outside a project channel the leading words may also name one forgivingly (a typo, a
+        part of the name): the closest fit wins, and when none fits clearly the person is
+        offered the choices instead."""
         text = text.strip()
         quoted = re.match(r'^["“](?P<ref>[^"”]+)["”]\s*(?P<rest>.*)$', text, re.S)
         if quoted:
@@ -128,7 +136,22 @@ class ProjectFlow:
                 return project, text
         if not words:
             raise UserError(WHICH_PROJECT)
-        raise no_such_project(words[0])
+        return self._split_forgivingly(session, words)
+
+    def _split_forgivingly(self, session: Session, words: list[str]) -> tuple[Project, str]:
+        """The leading words that most closely name a project, when some name one clearly."""
+        best: tuple[float, int, Project] | None = None
+        choices: tuple[Project, ...] = ()
+        names = project_store.project_names(session)
+        for n in range(min(len(words), 8), 0, -1):
+            found = project_store.lookup_project(session, ref=" ".join(words[:n]), names=names)
+            if found.project is not None and (best is None or found.score > best[0]):
+                best = (found.score, n, found.project)
+            elif found.choices and not choices:
+                choices = found.choices
+        if best is not None:
+            return best[2], " ".join(words[best[1] :])
+        raise no_such_project(words[0], choices)
 
     # Changing --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@ through the phases and its status changes."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from datetime import datetime
@@ -11,10 +12,13 @@ from sqlmodel import Session
 
 from makersbot.domain.projects import LedgerKind, Phase, Role, Verification, slugify
 from makersbot.domain.requests import Actor, Outcome, UserError
+from makersbot.domain.similar import LooksLikeExisting
 from makersbot.render import in_phase, phase_name, plain
+from makersbot.services import similar
 from makersbot.services.project_flow import DAY, NO_COUNCIL_HINT, ProjectFlow
 from makersbot.slack_gateway import ChannelError, Reserved
 from makersbot.store import ledger as ledger_store
+from makersbot.store import pending_starts
 from makersbot.store import projects as project_store
 from makersbot.store.models import Person
 
@@ -32,8 +36,19 @@ class ProjectLifecycle(ProjectFlow):
     """`/makers start`, `phase` and `status`: leads (or admins) move the phase, any maker
     reports a status."""
 
-    def start(self, actor: Actor, name: str, description: str = "") -> Outcome:
-        """Create a project, its channel and pinned card; the starter's council gives."""
+    @functools.cached_property
+    def look_alikes(self) -> similar.LookAlikeFinder:
+        """What `start` compares a new project with (its index is kept between starts)."""
+        return similar.LookAlikeFinder()
+
+    def start(
+        self, actor: Actor, name: str, description: str = "", *, anyway: bool = False
+    ) -> Outcome:
+        """Create a project, its channel and pinned card; the starter's council gives.
+
+        Unless `anyway`, a project that looks like existing ones is held back: the start
+        raises LooksLikeExisting, whose token starts it with `start_held`.
+        """
         name = " ".join(name.split())
         slug = slugify(name)
         if not slug:
@@ -41,6 +56,8 @@ class ProjectLifecycle(ProjectFlow):
         if len(name) > 80:
             raise UserError("Keep the project name to 80 characters; say more in the description.")
         now = self.clock()
+        if not anyway:
+            self._hold_look_alike(actor, slug, name, description, now)
         with self.db.session() as session:
             existing = project_store.project_by_slug(session, slug=slug)
             if existing is not None:
@@ -63,6 +80,51 @@ class ProjectLifecycle(ProjectFlow):
         if not has_council:
             reply += " " + NO_COUNCIL_HINT
         return Outcome(reply)
+
+    def _hold_look_alike(
+        self, actor: Actor, slug: str, name: str, description: str, now: datetime
+    ) -> None:
+        """Raise LooksLikeExisting, with the start kept, when existing projects look like it."""
+        with self.db.session(read_only=True) as session:
+            if project_store.project_by_slug(session, slug=slug) is not None:
+                return  # the same name: `start` says so in its own words
+            matches = self.look_alikes.find(session, name=name, description=description)
+        if not matches:
+            return
+        with self.db.session() as session:
+            token = similar.hold_start(
+                session,
+                slack_user_id=actor.slack_user_id,
+                name=name,
+                description=description,
+                at=now,
+            )
+        raise LooksLikeExisting(name, matches, token)
+
+    def start_held(self, actor: Actor, token: str) -> Outcome:
+        """*Start mine anyway*: start a held-back project, once, for its starter only."""
+        now = self.clock()
+        with self.db.session() as session:
+            held = pending_starts.claim_pending_start(
+                session,
+                token=token,
+                slack_user_id=actor.slack_user_id,
+                since=now - similar.PENDING_FOR,
+                at=now,
+            )
+            if held is None:
+                raise UserError(
+                    "That start was made already, or it has expired (after a day). "
+                    "Type `/makers start` again if you still need it."
+                )
+            name, description = held.name, held.description
+        try:
+            return self.start(actor, name, description, anyway=True)
+        except UserError:
+            # Refused (a cap, a name taken meanwhile): the button may be pressed again.
+            with self.db.session() as session:
+                pending_starts.release_pending_start(session, token=token)
+            raise
 
     def _create(
         self,

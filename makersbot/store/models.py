@@ -73,6 +73,8 @@ class Project(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     revision: int = 0  # bumped by every change a card shows: cached cards compare it
+    # "public" or "private": a private project appears nowhere public (issue 10, item 3).
+    visibility: str = Field(default="public", max_length=10)
 
 
 class Membership(SQLModel, table=True):
@@ -306,3 +308,34 @@ class MirrorEvent(SQLModel, table=True):
     done: bool = Field(default=False)  # the change completed the item (card moved to done)
     occurred_at: datetime = Field(default_factory=utcnow, index=True)
     dedupe_key: str = Field(unique=True, max_length=300)
+
+
+class PendingStart(SQLModel, table=True):
+    """A `/makers start` held back because it looks like an existing project: kept (for a
+    day) until its starter presses *Start mine anyway*, which uses it exactly once."""
+
+    __tablename__ = "pending_start"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True, max_length=40)
+    slack_user_id: str = Field(index=True, max_length=32)
+    name: str = Field(max_length=200)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    used_at: datetime | None = None
+
+
+class QuietSpell(SQLModel, table=True):
+    """A project found with no activity for eight weeks: flagged on its card, and its leads
+    asked once. `quiet_since` is its last activity, so one spell is one row (unique) and
+    activity after it starts a new spell."""
+
+    __tablename__ = "quiet_spell"
+    __table_args__ = (UniqueConstraint("project_id", "quiet_since", name="uq_quiet_spell"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    quiet_since: datetime
+    flagged_at: datetime = Field(default_factory=utcnow)
+    # When the resurfacing run saw activity again and refreshed the card; None while quiet.
+    resumed_at: datetime | None = None

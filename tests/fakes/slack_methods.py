@@ -152,6 +152,16 @@ class SlackMethods(SlackWorld):
         record = self._visible_channel(args.get("channel"))
         return {"channel": self._channel_obj(record, flag(args.get("include_num_members")))}
 
+    @api_method("conversations.open")
+    def _conversations_open(self, args: Args) -> dict[str, Any]:
+        """A direct message with one user (as chat.postMessage to a user id reaches it)."""
+        users = users_arg(args.get("users"))
+        if len(users) != 1 or users[0] not in self._users:
+            raise SlackError("user_not_found")
+        dm = "D" + users[0][1:]
+        self._messages.setdefault(dm, [])
+        return {"channel": {"id": dm, "is_im": True, "user": users[0]}}
+
     @api_method("conversations.join")
     def _conversations_join(self, args: Args) -> dict[str, Any]:
         record = self._visible_channel(args.get("channel"))
