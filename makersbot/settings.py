@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     makers_admins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    public_catalogue: Literal["on", "off"] = "on"
 
     @field_validator(
         "slack_bot_token",

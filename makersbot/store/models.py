@@ -61,6 +61,7 @@ class Project(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     revision: int = 0  # bumped by every change a card shows: cached cards compare it
+    visibility: str = Field(default="public", max_length=10)  # public or private (catalogue)
 
 
 class Membership(SQLModel, table=True):
@@ -96,6 +97,8 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ledger_occurred", "occurred_at"),
         Index("ix_ledger_council_occurred", "council_code", "occurred_at"),
+        # The public catalogue: a project's last activity and its gives over time.
+        Index("ix_ledger_project_occurred", "project_id", "occurred_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
