@@ -244,6 +244,13 @@ class Commands:
             raise Usage
         return reply(self.projects.gave(actor, args))
 
+    @subcommand("visibility <project> public|private")
+    def visibility(self, actor: Actor, args: str) -> Message:
+        """Show a project in the public catalogue, or keep it out (leads and admins)."""
+        if not args:
+            raise Usage
+        return reply(self.projects.set_visibility(actor, args))
+
     @subcommand("link <project> github|trello <repo or board> [filters]", inline=False)
     def link(self, actor: Actor, args: str) -> Message:
         """Mirror a GitHub repo or Trello board into the project's channel."""

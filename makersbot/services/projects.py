@@ -14,12 +14,14 @@ from typing import cast
 from sqlmodel import Session
 
 from makersbot.db import Database
+from makersbot.domain.catalogue import PRIVATE, VISIBILITIES
 from makersbot.domain.projects import LedgerKind, Phase, ProjectCard, Role
 from makersbot.domain.requests import Actor, Outcome, UserError
 from makersbot.publishing import Publisher
 from makersbot.render import plain
 from makersbot.services.cards import load_cards
 from makersbot.slack_gateway import ChannelError, SlackChannels
+from makersbot.store import catalogue as catalogue_store
 from makersbot.store import ledger as ledger_store
 from makersbot.store import people as people_store
 from makersbot.store import projects as project_store
@@ -499,6 +501,45 @@ class ProjectService:
         if council is None:
             reply += " " + NO_COUNCIL_HINT
         return Outcome(reply)
+
+    # Visibility --------------------------------------------------------------------------
+
+    def set_visibility(self, actor: Actor, args: str) -> Outcome:
+        """Show a project in the public catalogue or keep it out: its leads and admins only."""
+        with self.db.session() as session:
+            project, word = self.split_ref(session, actor, args)
+            visibility = word.strip().lower()
+            if visibility not in VISIBILITIES:
+                raise UserError(
+                    "Say `public` or `private`: `/makers visibility <project> public|private`."
+                )
+            person = people_store.get_person(session, slack_user_id=actor.slack_user_id)
+            assert project.id is not None
+            member = (
+                project_store.membership(session, project_id=project.id, person_id=person.id)
+                if person is not None and person.id is not None
+                else None
+            )
+            if not actor.is_admin and (member is None or member.role != Role.LEAD.value):
+                raise UserError(
+                    f"Only the leads of *{plain(project.name, 100)}* (or an admin) can change "
+                    "whether it is public."
+                )
+            changed = catalogue_store.set_visibility(
+                session, project=project, visibility=visibility
+            )
+            name, slug = project.name, project.slug
+        if not changed:
+            raise UserError(f"*{plain(name, 100)}* is already {visibility}.")
+        if visibility == PRIVATE:
+            return Outcome(
+                f"*{plain(name, 100)}* is now private: it no longer appears in the public "
+                "catalogue or its open data. It still works as before in Slack."
+            )
+        return Outcome(
+            f"*{plain(name, 100)}* is public again: the catalogue shows it at "
+            f"`/projects/{slug}`, with its councils and counts (never people)."
+        )
 
     def _council_name(self, session: Session, person: Person) -> str | None:
         if person.council_code is None:

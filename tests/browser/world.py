@@ -43,6 +43,7 @@ EVE = Member("U0EVEOKF", "Evangeline Okafor", "Cardiff", github="eokafor-cardiff
 PEOPLE = (ALICE, BOB, CAROL, DEV, EVE)
 
 PRIVATE_NAME = "Quarantined Ferret Procurement"
+GHOST_LOGIN = "ghost-contributor-xq"
 
 
 @dataclass
@@ -122,7 +123,15 @@ def build_world(bot: Bot, *, filler: int = 0) -> World:
         potholes: [("github", "councils-together/potholes", gh + "councils-together/potholes")],
         secret: [("github", "ferret-co/procure", gh + "ferret-co/procure")],
     })  # fmt: skip
-    _ledger(bot, {bins: ALICE, potholes: CAROL, planning: DEV, secret: BOB})
+    _ledger(
+        bot,
+        {
+            bins: (ALICE, BOB, 3),
+            potholes: (CAROL, EVE, 10),
+            planning: (DEV, DEV, 30),
+            secret: (BOB, ALICE, 0.5),
+        },
+    )
     for n in range(filler):
         _step(bot, 500 + n)
         name = f"Shared service {n + 1:02d}"
@@ -160,43 +169,54 @@ def _links(bot: Bot, links: dict[str, list[tuple[str, str, str]]]) -> None:
                 )
 
 
-def _ledger(bot: Bot, owners: dict[str, Member]) -> None:
-    """Two years of gives and takes, and mirrored events naming people by login."""
+def _ledger(bot: Bot, plan: dict[str, tuple[Member, Member, float]]) -> None:
+    """Two years of gives and takes per project: from its owner and one helper, the newest
+    `days` ago; plus what the tests look for (see the module's constants)."""
     with bot.db.session() as session:
         people = {p.slack_user_id: p for p in session.exec(select(Person)).all()}
-        any_link = session.exec(select(Link.id)).first()
-        assert any_link is not None
         serial = 0
-        for slug, owner in owners.items():
-            pid = _project_id(bot, slug)
-            for i in range(60):
-                member = PEOPLE[(i * 7 + len(slug)) % len(PEOPLE)] if i % 3 else owner
-                person = people[member.slack_id]
-                serial += 1
-                ledger_store.add_ledger_entry(
-                    session,
-                    entry=ledger_store.NewEntry(
-                        kind="take" if i % 11 == 5 else "give",
-                        source="github:fork" if i % 11 == 5 else "github:pr_merged",
-                        dedupe_key=f"world:{serial}",
-                        occurred_at=NOW - timedelta(days=3 + i * 11),
-                        project_id=pid,
-                        person_id=person.id,
-                        council_code=person.council_code,
-                        github_login=member.github,
-                        description=f"PR by {member.github} ({member.name})",
-                    ),
-                )
-            session.add(
-                MirrorEvent(
-                    project_id=pid,
-                    link_id=any_link,
-                    item_key=f"{slug}#1",
-                    kind="pr",
-                    action="merged",
-                    actor=owner.github or owner.trello,
-                    summary=f"merged by {owner.name}",
-                    occurred_at=NOW - timedelta(days=2),
-                    dedupe_key=f"world:event:{slug}",
-                )
+
+        def entry(slug: str, member: Member | None, kind: str, days: float) -> None:
+            nonlocal serial
+            serial += 1
+            person = people[member.slack_id] if member else None
+            ledger_store.add_ledger_entry(
+                session,
+                entry=ledger_store.NewEntry(
+                    kind=kind,
+                    source="github:fork" if kind == "take" else "github:pr_merged",
+                    dedupe_key=f"world:{serial}",
+                    occurred_at=NOW - timedelta(days=days),
+                    project_id=_project_id(bot, slug),
+                    person_id=person.id if person else None,
+                    council_code=person.council_code if person else None,
+                    github_login=member.github if member else GHOST_LOGIN,
+                    description=f"PR by {member.name if member else GHOST_LOGIN}",
+                ),
             )
+
+        for slug, (owner, helper, days) in plan.items():
+            for i in range(60):
+                member = owner if i % 3 == 0 else helper
+                entry(slug, member, "take" if i % 11 == 5 else "give", days + i * 11)
+        bins, potholes = list(plan)[:2]
+        # Leeds gives to the bins project for the first time this quarter.
+        entry(bins, DEV, "give", 5)
+        # A contributor nobody has mapped to a council yet: counted nowhere public.
+        entry(bins, None, "give", 4)
+        link_id = session.exec(select(Link.id)).first()
+        assert link_id is not None
+        # The pothole project's latest sign of life is a mirrored GitHub event.
+        session.add(
+            MirrorEvent(
+                project_id=_project_id(bot, potholes),
+                link_id=link_id,
+                item_key=f"{potholes}#1",
+                kind="pr",
+                action="merged",
+                actor=CAROL.github,
+                summary=f"merged by {CAROL.name}",
+                occurred_at=NOW - timedelta(days=1),
+                dedupe_key=f"world:event:{potholes}",
+            )
+        )
