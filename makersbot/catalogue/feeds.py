@@ -135,7 +135,11 @@ def _long_description(summary: ProjectSummary, page: str) -> str:
     if summary.reusers:
         facts += " Councils reusing it: " + ", ".join(c.name for c in summary.reusers) + "."
     parts.append(facts)
-    parts.append(f"Its phase history, status updates and activity are at {page}.")
+    parts.append(
+        f"Its phase history, status updates and activity are at {page}. Council teams join it "
+        f"in Slack with /makers join {summary.slug}, and say that their council uses it with "
+        f"/makers adopt {summary.slug}."
+    )
     return "\n\n".join(parts)[:10_000]
 
 

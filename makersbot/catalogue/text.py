@@ -15,6 +15,7 @@ _SPECIAL = re.compile(r"<!(?:channel|here|everyone)(?:\|[^>]*)?>|<!subteam\^[^>]
 _CHANNEL = re.compile(r"<#[CG][A-Z0-9]+(?:\|(?P<name>[^>]*))?>")
 _MAILTO = re.compile(r"<mailto:[^>|]*(?:\|[^>]*)?>")
 _LINK = re.compile(r"<(?P<url>https?://[^>|]+)(?:\|(?P<label>[^>]*))?>")
+_SPACES = re.compile(r"[ \t]{2,}")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 MEMBER = "a member"
@@ -31,4 +32,4 @@ def public_text(text: str) -> str:
     text = _EMAIL.sub(EMAIL, text)
     # Slack escapes these three in everything it sends; the page escapes them again itself.
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return " ".join(text.split(" ")).strip()
+    return _SPACES.sub(" ", text).strip()  # what a removed mention leaves behind
