@@ -16,6 +16,9 @@ from makersbot.catalogue.chart import bar_chart
 from makersbot.catalogue.text import EMAIL, MEMBER, public_text
 from makersbot.db import Database, alembic_config
 from makersbot.domain.catalogue import Bucket
+from makersbot.store import catalogue as catalogue_store
+from makersbot.store.ledger import NewEntry, add_ledger_entry
+from makersbot.store.models import Council, Project
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -37,16 +40,57 @@ def test_elephant_factor(gives: list[int], factor: int) -> None:
     assert metrics.elephant_factor(gives) == factor
 
 
-def test_diversity_counts_councils_new_this_quarter() -> None:
+def test_diversity_reads_the_stores_figures() -> None:
     q4 = metrics.quarter(2026, 4, LONDON)
-    rows = [
-        ("ADU", 10, datetime(2025, 1, 1, tzinfo=UTC)),
-        ("LDS", 2, datetime(2026, 10, 1, 0, 0, tzinfo=UTC)),  # 01:00 in London: in Q4
-        ("BNH", 1, datetime(2026, 9, 30, 22, 59, tzinfo=UTC)),  # 23:59 in London: Q3
-    ]
-    d = metrics.diversity(rows, q4)
-    assert (d.contributing, d.new_this_quarter, d.elephant_factor) == (3, 1, 1)
-    assert d.quarter == "2026-Q4" and d.attributed_gives == 13
+    d = metrics.diversity((3, 1, 2, 40), q4)
+    assert (d.contributing, d.new_this_quarter, d.elephant_factor, d.attributed_gives) == (
+        3,
+        1,
+        2,
+        40,
+    )
+    assert d.quarter == "2026-Q4"
+    assert metrics.diversity(None, q4).contributing == 0
+
+
+@pytest.mark.parametrize(
+    "gives",
+    [[10], [5, 5], [4, 3, 3], [1] * 10, [50, 30, 10, 5, 5], [30, 30, 20, 20], [7, 1, 1, 1]],
+)
+def test_the_databases_elephant_factor_matches_the_definition(
+    database_url: str, gives: list[int]
+) -> None:
+    db = Database(database_url)
+    db.upgrade()
+    q4 = metrics.quarter(2026, 4, LONDON)
+    codes = ["ADU", "BNH", "GRT", "LDS", "CRF", "FIF", "BFS", "WOI", "ABE", "ABD"]
+    with db.session() as session:
+        session.add(Project(id=1, slug="p", name="P"))
+        for code in codes[: len(gives)]:
+            session.add(Council(code=code, name=code, short_name=code))
+        session.flush()
+        for i, (code, n) in enumerate(zip(codes, gives, strict=False)):
+            for j in range(n):
+                # The second council's first give is this quarter; the others' are older.
+                at = (
+                    datetime(2026, 11, 1, tzinfo=UTC)
+                    if i == 1
+                    else datetime(2025, 1, 1, tzinfo=UTC)
+                )
+                add_ledger_entry(session, entry=NewEntry(
+                    kind="give", source="gave", dedupe_key=f"{code}:{j}", occurred_at=at,
+                    project_id=1, council_code=code,
+                ))  # fmt: skip
+        add_ledger_entry(session, entry=NewEntry(
+            kind="give", source="gave", dedupe_key="nobody", occurred_at=q4.start, project_id=1
+        ))  # fmt: skip
+    with db.session(read_only=True) as session:
+        figures = catalogue_store.organisational_diversity(
+            session, project_ids=[1, 2], since=q4.start
+        )
+    db.dispose()
+    new = 1 if len(gives) > 1 else 0
+    assert figures == {1: (len(gives), new, metrics.elephant_factor(gives), sum(gives))}
 
 
 def test_quarters_follow_the_local_calendar() -> None:
@@ -66,19 +110,39 @@ def test_quarters_follow_the_local_calendar() -> None:
             metrics.parse_period(bad, LONDON)
 
 
-def test_month_buckets_count_gives_and_takes() -> None:
-    now = datetime(2026, 3, 15, tzinfo=UTC)
+def test_month_buckets_follow_local_months(database_url: str) -> None:
+    db = Database(database_url)
+    db.upgrade()
+    now = datetime(2026, 4, 15, tzinfo=UTC)
     months = metrics.last_months(now, LONDON, 3)
-    assert [label for label, _ in months] == ["Jan 2026", "Feb 2026", "Mar 2026"]
+    assert [label for label, _ in months] == ["Feb 2026", "Mar 2026", "Apr 2026"]
     entries = [
-        ("give", datetime(2025, 12, 31, 23, 59, tzinfo=UTC)),  # before the first: ignored
-        ("give", datetime(2026, 1, 1, 0, 0, tzinfo=UTC)),
+        ("give", datetime(2026, 1, 31, 23, 59, tzinfo=UTC)),  # before the first: ignored
+        ("give", datetime(2026, 2, 1, 0, 0, tzinfo=UTC)),
         ("take", datetime(2026, 2, 10, tzinfo=UTC)),
         ("give", datetime(2026, 3, 31, 23, 0, tzinfo=UTC)),  # 00:00 on 1 April in London
         ("give", datetime(2026, 3, 2, tzinfo=UTC)),
+        ("take", datetime(2026, 4, 14, tzinfo=UTC)),
     ]
-    counted = metrics.buckets(entries, months)
-    assert [(b.gives, b.takes) for b in counted] == [(1, 0), (0, 1), (2, 0)]
+    with db.session() as session:
+        session.add(Project(id=1, slug="p", name="P"))
+        session.flush()
+        for i, (kind, at) in enumerate(entries):
+            add_ledger_entry(session, entry=NewEntry(
+                kind=kind, source="gave", dedupe_key=f"e{i}", occurred_at=at, project_id=1
+            ))  # fmt: skip
+    with db.session(read_only=True) as session:
+        counts = catalogue_store.bucket_counts(
+            session, bounds=[start for _, start in months], project_id=1
+        )
+    db.dispose()
+    assert counts == [(1, 1), (1, 0), (1, 1)]
+    labelled = metrics.buckets(counts, months)
+    assert [(b.label, b.start.day, b.total) for b in labelled] == [
+        ("Feb 2026", 1, 2),
+        ("Mar 2026", 1, 1),
+        ("Apr 2026", 1, 2),
+    ]
 
 
 def test_public_text_removes_people_and_unwraps_markup() -> None:

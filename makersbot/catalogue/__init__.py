@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 def register(app: Flask, bot: Bot) -> None:
     """Serve the catalogue's pages, feeds and assets from `app`."""
+    from makersbot.catalogue.cache import PageCache
     from makersbot.catalogue.views import create_blueprint
 
-    app.register_blueprint(create_blueprint(bot))
+    cache = PageCache()
+    app.extensions["makersbot.catalogue.cache"] = cache  # benchmarks empty it
+    app.register_blueprint(create_blueprint(bot, cache))

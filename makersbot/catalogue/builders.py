@@ -79,8 +79,7 @@ def canonical_code(scope: Scope, text: str) -> str | None:
 
 def filter_councils(session: Session, scope: Scope) -> list[CouncilRef]:
     """Councils involved in at least one public project, by name: the filter's choices."""
-    codes = {code for _, code, _ in store.council_roles(session)}
-    refs = council_refs(session, scope, codes)
+    refs = council_refs(session, scope, store.involved_councils(session))
     return sorted(refs.values(), key=lambda c: c.short_name.lower())
 
 
@@ -152,17 +151,28 @@ def catalogue_page(
     per_page: int = 20,
 ) -> CataloguePage:
     """The public projects matching the filters, most recently active first, one page."""
-    ids = store.public_project_ids(session, words=words, phase=phase, council_code=council)
-    activity = store.last_activity(session, project_ids=ids)
-    ordered = sorted(ids, key=lambda i: (activity.get(i, scope.now), i), reverse=True)
-    pages = max(1, ceil(len(ordered) / per_page))
-    page = min(max(page, 1), pages)
-    chosen = ordered[(page - 1) * per_page : page * per_page]
-    by_id = {p.id: p for p in store.public_projects(session, ids=chosen)}
-    projects = [by_id[i] for i in chosen if i in by_id]
+
+    def fetch(number: int) -> tuple[list[tuple[int, datetime]], int]:
+        return store.public_page_by_activity(
+            session,
+            words=words,
+            phase=phase,
+            council_code=council,
+            offset=(number - 1) * per_page,
+            limit=per_page,
+        )
+
+    rows, total = fetch(page)
+    pages = max(1, ceil(total / per_page))
+    if page > pages:  # past the end: show the last page
+        page = pages
+        rows, total = fetch(page)
+    activity = dict(rows)
+    by_id = {p.id: p for p in store.public_projects(session, ids=list(activity))}
+    projects = [by_id[i] for i, _ in rows if i in by_id]
     return CataloguePage(
         projects=tuple(summaries(session, scope, projects, activity)),
-        total=len(ordered),
+        total=total,
         page=page,
         pages=pages,
         per_page=per_page,
@@ -172,10 +182,8 @@ def catalogue_page(
 def diversities(session: Session, scope: Scope, project_ids: Sequence[int]) -> dict[int, Diversity]:
     """CHAOSS organisational diversity of each project, this quarter."""
     period = metrics.quarter_of(scope.now, scope.zone)
-    rows: dict[int, list[tuple[str, int, datetime]]] = defaultdict(list)
-    for pid, code, n, first in store.gives_by_council(session, project_ids=project_ids):
-        rows[pid].append((code, n, first))
-    return {pid: metrics.diversity(rows[pid], period) for pid in project_ids}
+    figures = store.organisational_diversity(session, project_ids=project_ids, since=period.start)
+    return {pid: metrics.diversity(figures.get(pid), period) for pid in project_ids}
 
 
 def project_page(session: Session, scope: Scope, slug: str) -> ProjectPage | None:
@@ -192,12 +200,14 @@ def project_page(session: Session, scope: Scope, slug: str) -> ProjectPage | Non
         Dated(text=public_text(value), at=at) for kind, value, at in updates if kind == "status"
     )[:20]
     months = metrics.last_months(scope.now, scope.zone, ACTIVITY_MONTHS)
-    entries = store.project_entries(session, project_id=project.id, since=months[0][1])
+    counts = store.bucket_counts(
+        session, bounds=[start for _, start in months], project_id=project.id
+    )
     return ProjectPage(
         summary=summary,
         phases=tuple(phases),
         statuses=statuses,
-        activity=metrics.buckets(entries, months),
+        activity=metrics.buckets(counts, months),
         diversity=diversities(session, scope, [project.id])[project.id],
         channel_id=project.channel_id,
         channel_name=project.channel_name,
@@ -209,15 +219,15 @@ def feed_page(
 ) -> tuple[list[tuple[ProjectSummary, Diversity]], int, int]:
     """One page of every public project for /catalogue.json, in slug order (stable while a
     client walks the pages); the total and the page count."""
-    ids = store.public_project_ids(session)
-    projects = sorted(store.public_projects(session, ids=ids), key=lambda p: p.slug)
-    pages = max(1, ceil(len(projects) / per_page))
-    chosen = projects[(page - 1) * per_page : page * per_page]
+    chosen, total = store.public_projects_by_slug(
+        session, offset=(page - 1) * per_page, limit=per_page
+    )
+    pages = max(1, ceil(total / per_page))
     lines = summaries(session, scope, chosen)
     metrics_by_id = diversities(session, scope, [p.id for p in chosen if p.id is not None])
     return (
         [(line, metrics_by_id[p.id]) for line, p in zip(lines, chosen, strict=True) if p.id],
-        len(projects),
+        total,
         pages,
     )
 
@@ -245,13 +255,13 @@ def council_page(session: Session, scope: Scope, code: str) -> CouncilPage | Non
         return tuple(sorted(chosen, key=lambda s: s.last_activity, reverse=True))
 
     quarters = metrics.last_quarters(scope.now, scope.zone, COUNCIL_QUARTERS)
-    entries = store.council_entries(session, council_code=code, since=quarters[0].start)
+    counts = store.bucket_counts(session, bounds=[q.start for q in quarters], council_code=code)
     return CouncilPage(
         council=refs[code],
         leads=ordered(leads),
         makes=ordered(makes),
         reuses=ordered(reuses),
-        activity=metrics.buckets(entries, [(metrics.quarter_label(q), q.start) for q in quarters]),
+        activity=metrics.buckets(counts, [(metrics.quarter_label(q), q.start) for q in quarters]),
     )
 
 
@@ -259,27 +269,24 @@ def league(session: Session, scope: Scope, period: Period) -> list[LeagueRow]:
     """Per council, in a period: gives, takes, and the public projects it led, made and
     reused by the period's end. Councils with nothing to show are left out."""
     totals = store.ledger_totals(session, start=period.start, end=period.end)
-    led: dict[str, set[int]] = defaultdict(set)
-    made: dict[str, set[int]] = defaultdict(set)
-    reused: dict[str, set[int]] = defaultdict(set)
-    for pid, code, role in store.council_roles(session, before=period.end):
-        if role == Role.LEAD.value:
-            led[code].add(pid)
-        (made if role in MAKER_ROLES else reused)[code].add(pid)
-    codes = {c for c, _ in totals} | set(made) | set(reused)
+    projects = store.council_project_counts(session, before=period.end)
+    codes = {c for c, _ in totals} | set(projects)
     refs = council_refs(session, scope, codes)
-    rows = [
-        LeagueRow(
-            council=refs[code],
-            period=period.key,
-            gives=totals.get((code, "give"), 0),
-            takes=totals.get((code, "take"), 0),
-            projects_led=len(led[code]),
-            projects_made=len(made[code]),
-            projects_reused=len(reused[code] - made[code]),
+    rows = []
+    for code in codes:
+        if code not in refs:
+            continue
+        led, made, reused = projects.get(code, (0, 0, 0))
+        rows.append(
+            LeagueRow(
+                council=refs[code],
+                period=period.key,
+                gives=totals.get((code, "give"), 0),
+                takes=totals.get((code, "take"), 0),
+                projects_led=led,
+                projects_made=made,
+                projects_reused=reused,
+            )
         )
-        for code in codes
-        if code in refs
-    ]
     rows.sort(key=lambda r: (-r.gives, -r.takes, -r.projects_made, r.council.short_name.lower()))
     return rows

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -72,32 +71,13 @@ def last_months(now: datetime, zone: ZoneInfo, count: int) -> list[tuple[str, da
 
 
 def buckets(
-    entries: Iterable[tuple[str, datetime]], starts: Sequence[tuple[str, datetime]]
+    counts: Sequence[tuple[int, int]], starts: Sequence[tuple[str, datetime]]
 ) -> tuple[Bucket, ...]:
-    """Count (kind, moment) entries into consecutive buckets that begin at `starts`.
-
-    The last bucket is open-ended; entries before the first are ignored.
-    """
-    gives = [0] * len(starts)
-    takes = [0] * len(starts)
-    bounds = [start for _, start in starts]
-    for kind, at in entries:
-        index = _bucket_index(bounds, at)
-        if index is None:
-            continue
-        if kind == "give":
-            gives[index] += 1
-        elif kind == "take":
-            takes[index] += 1
+    """Buckets from (gives, takes) per period and the periods' (label, start)."""
     return tuple(
         Bucket(label=label, start=_local_date(start), gives=g, takes=t)
-        for (label, start), g, t in zip(starts, gives, takes, strict=True)
+        for (label, start), (g, t) in zip(starts, counts, strict=True)
     )
-
-
-def _bucket_index(bounds: Sequence[datetime], at: datetime) -> int | None:
-    index = bisect_right(bounds, at) - 1
-    return index if index >= 0 else None
 
 
 def _local_date(moment: datetime) -> date:
@@ -119,18 +99,14 @@ def elephant_factor(gives: Iterable[int]) -> int:
     return len(counts)  # pragma: no cover - the loop always returns
 
 
-def diversity(rows: Iterable[tuple[str, int, datetime]], period: Period) -> Diversity:
-    """CHAOSS organisational diversity from (council code, gives, first give) rows."""
-    counts: list[int] = []
-    new = 0
-    for _, n, first in rows:
-        counts.append(n)
-        if period.start <= first < period.end:
-            new += 1
+def diversity(figures: tuple[int, int, int, int] | None, period: Period) -> Diversity:
+    """CHAOSS organisational diversity from the store's (contributing councils, new ones,
+    elephant factor, attributed gives); no figures means nobody gave yet."""
+    contributing, new, factor, gives = figures or (0, 0, 0, 0)
     return Diversity(
-        contributing=len(counts),
+        contributing=contributing,
         new_this_quarter=new,
-        elephant_factor=elephant_factor(counts),
+        elephant_factor=factor,
         quarter=period.key,
-        attributed_gives=sum(counts),
+        attributed_gives=gives,
     )

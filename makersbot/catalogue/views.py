@@ -63,8 +63,8 @@ SECURITY_HEADERS = {
 }
 
 
-def create_blueprint(bot: Bot) -> Blueprint:
-    """The catalogue's blueprint around a built bot."""
+def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
+    """The catalogue's blueprint around a built bot, with its page cache."""
     bp = Blueprint(
         "catalogue",
         __name__,
@@ -72,14 +72,27 @@ def create_blueprint(bot: Bot) -> Blueprint:
         static_folder="static",
         static_url_path="/assets",
     )
-    cache = PageCache()
+    cache = cache if cache is not None else PageCache()
     phases = [p.value for p in Phase]
 
     def scope() -> builders.Scope:
         return builders.Scope(register=bot.register, zone=bot.settings.zone, now=bot.clock())
 
-    def cached(session: Session, key: Hashable, build: Callable[[], T]) -> T:
-        return cache.get_or_build((store.catalogue_stamp(session), key), build)
+    def cached(
+        session: Session, key: Hashable, build: Callable[[], T], *, projects_only: bool = False
+    ) -> T:
+        stamp = store.catalogue_stamp(session)
+        # Some pages depend on projects and memberships only, not on every new ledger entry.
+        return cache.get_or_build((stamp[:3] if projects_only else stamp, key), build)
+
+    def page(build: Callable[[Session], str | None]) -> str:
+        """A page's HTML, from the cache while nothing it shows can have changed; 404 when
+        `build` finds nothing to show."""
+        with bot.db.session(read_only=True) as session:
+            html = cached(session, ("html", request.full_path), lambda: build(session))
+        if html is None:
+            abort(404)
+        return html
 
     def absolute(path: str) -> str:
         base = bot.settings.public_url or request.host_url.rstrip("/")
@@ -118,24 +131,7 @@ def create_blueprint(bot: Bot) -> Blueprint:
         phase = phase if phase in phases else ""
         scope_now = scope()
         council = builders.canonical_code(scope_now, request.args.get("council", "")) or ""
-        page = _page_number(request.args.get("page"))
-        with bot.db.session(read_only=True) as session:
-            model = cached(
-                session,
-                ("index", tuple(words), phase, council, page),
-                lambda: builders.catalogue_page(
-                    session,
-                    scope_now,
-                    words=words,
-                    phase=phase or None,
-                    council=council or None,
-                    page=page,
-                    per_page=PER_PAGE,
-                ),
-            )
-            choices = cached(
-                session, ("filter-councils",), lambda: builders.filter_councils(session, scope_now)
-            )
+        number = _page_number(request.args.get("page"))
         filters = {"q": " ".join(words), "phase": phase, "council": council}
 
         def page_link(n: int) -> str:
@@ -144,31 +140,52 @@ def create_blueprint(bot: Bot) -> Blueprint:
                 query["page"] = str(n)
             return url_for("catalogue.index") + ("?" + urlencode(query) if query else "")
 
-        return render_template(
-            "catalogue/index.html",
-            model=model,
-            filters=filters,
-            phases=phases,
-            councils=choices,
-            page_link=page_link,
-            filtered=any(filters.values()),
-        )
+        def build(session: Session) -> str:
+            model = builders.catalogue_page(
+                session,
+                scope_now,
+                words=words,
+                phase=phase or None,
+                council=council or None,
+                page=number,
+                per_page=PER_PAGE,
+            )
+            choices = cached(
+                session,
+                ("filter-councils",),
+                lambda: builders.filter_councils(session, scope_now),
+                projects_only=True,
+            )
+            return render_template(
+                "catalogue/index.html",
+                model=model,
+                filters=filters,
+                phases=phases,
+                councils=choices,
+                page_link=page_link,
+                filtered=any(filters.values()),
+            )
+
+        return page(build)
 
     @bp.get("/projects/<slug>")
     def project(slug: str) -> Any:
         scope_now = scope()
-        with bot.db.session(read_only=True) as session:
+
+        def build(session: Session) -> str | None:
             model = cached(
                 session, ("project", slug), lambda: builders.project_page(session, scope_now, slug)
             )
-        if model is None:
-            abort(404)
-        return render_template(
-            "catalogue/project.html",
-            model=model,
-            chart=bar_chart(model.activity, what="gives and takes"),
-            channel_url=slack_channel_url(model.channel_id),
-        )
+            if model is None:
+                return None
+            return render_template(
+                "catalogue/project.html",
+                model=model,
+                chart=bar_chart(model.activity, what="gives and takes"),
+                channel_url=slack_channel_url(model.channel_id),
+            )
+
+        return page(build)
 
     @bp.get("/projects/<slug>/publiccode.yml")
     def publiccode(slug: str) -> Any:
@@ -186,14 +203,15 @@ def create_blueprint(bot: Bot) -> Blueprint:
     def councils() -> Any:
         scope_now = scope()
         period = metrics.quarter_of(scope_now.now, scope_now.zone)
-        with bot.db.session(read_only=True) as session:
+
+        def build(session: Session) -> str:
             rows = cached(
-                session,
-                ("league", period.key),
-                lambda: builders.league(session, scope_now, period),
+                session, ("league", period.key), lambda: builders.league(session, scope_now, period)
             )
-        ordered = sorted(rows, key=lambda r: r.council.short_name.lower())
-        return render_template("catalogue/councils.html", rows=ordered, period=period)
+            ordered = sorted(rows, key=lambda r: r.council.short_name.lower())
+            return render_template("catalogue/councils.html", rows=ordered, period=period)
+
+        return page(build)
 
     @bp.get("/councils/<code>")
     def council(code: str) -> Any:
@@ -204,35 +222,34 @@ def create_blueprint(bot: Bot) -> Blueprint:
         if canonical != code:
             # A GSS code or a lower-case code: one address per council.
             return redirect(url_for("catalogue.council", code=canonical), code=301)
-        with bot.db.session(read_only=True) as session:
-            model = cached(
-                session,
-                ("council", canonical),
-                lambda: builders.council_page(session, scope_now, canonical),
+
+        def build(session: Session) -> str | None:
+            model = builders.council_page(session, scope_now, canonical)
+            if model is None:
+                return None
+            return render_template(
+                "catalogue/council.html",
+                model=model,
+                chart=bar_chart(model.activity, what="gives and takes"),
             )
-        if model is None:
-            abort(404)
-        return render_template(
-            "catalogue/council.html",
-            model=model,
-            chart=bar_chart(model.activity, what="gives and takes"),
-        )
+
+        return page(build)
 
     @bp.get("/catalogue.json")
     def catalogue_json() -> Any:
         scope_now = scope()
-        page = _page_number(request.args.get("page"))
+        number = _page_number(request.args.get("page"))
         with bot.db.session(read_only=True) as session:
             items, total, pages = cached(
                 session,
-                ("feed", page),
-                lambda: builders.feed_page(session, scope_now, page=page, per_page=FEED_PER_PAGE),
+                ("feed", number),
+                lambda: builders.feed_page(session, scope_now, page=number, per_page=FEED_PER_PAGE),
             )
-        if page > pages:
+        if number > pages:
             abort(404)
         document = feeds.catalogue_json(
             items,
-            page=page,
+            page=number,
             pages=pages,
             per_page=FEED_PER_PAGE,
             total=total,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_
+from sqlalchemy import Select, and_, case, func, literal, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -70,42 +70,18 @@ def last_activity(
     a ledger entry for it (a merged PR, a review, a gift), or a mirrored GitHub/Trello event.
     All projects when `project_ids` is None. Shared with the forgotten-project reminders.
     """
-    latest_entry = (
-        select(func.max(LedgerEntry.occurred_at))
-        .where(col(LedgerEntry.project_id) == Project.id)
-        .scalar_subquery()
-    )
-    latest_event = (
-        select(func.max(MirrorEvent.occurred_at))
-        .where(col(MirrorEvent.project_id) == Project.id)
-        .scalar_subquery()
-    )
-    stmt = _columns(col(Project.id), col(Project.updated_at), latest_entry, latest_event)
+    stmt = _columns(col(Project.id), _latest(session))
     batches: list[list[int] | None] = [None] if project_ids is None else list(_chunks(project_ids))
     found: dict[int, datetime] = {}
     for batch in batches:
         query = stmt if batch is None else stmt.where(col(Project.id).in_(batch))
-        for pid, updated, entry, event in session.execute(query).all():
-            found[int(pid)] = max(t for t in (updated, entry, event) if t is not None)
+        found.update((int(pid), at) for pid, at in session.execute(query).all())
     return found
 
 
-# Finding public projects ---------------------------------------------------------------
-
-
-def public_project_ids(
-    session: Session,
-    *,
-    words: Sequence[str] = (),
-    phase: str | None = None,
-    council_code: str | None = None,
-) -> list[int]:
-    """Ids of public projects in a phase, involving a council, matching every word.
-
-    A word matches the name, slug or description, or the name or code of a council that
-    leads, makes or reuses the project.
-    """
-    stmt = select(Project.id).where(_public())
+def _public_ids(words: Sequence[str], phase: str | None, council_code: str | None) -> Select[Any]:
+    """SELECT project.id of public projects in a phase, involving a council, with every word."""
+    stmt: Select[Any] = _columns(col(Project.id)).where(_public())
     if phase:
         stmt = stmt.where(col(Project.phase) == phase)
     if council_code:
@@ -141,7 +117,66 @@ def public_project_ids(
                 col(Project.id).in_(involved),
             )
         )
-    return [int(i) for i in session.exec(stmt).all() if i is not None]
+    return stmt
+
+
+def public_project_ids(
+    session: Session,
+    *,
+    words: Sequence[str] = (),
+    phase: str | None = None,
+    council_code: str | None = None,
+) -> list[int]:
+    """Ids of public projects in a phase, involving a council, matching every word.
+
+    A word matches the name, slug or description, or the name or code of a council that
+    leads, makes or reuses the project.
+    """
+    stmt = _public_ids(words, phase, council_code)
+    return [int(i) for (i,) in session.execute(stmt).all() if i is not None]
+
+
+def _latest(session: Session) -> Any:
+    """A project's last activity as one SQL expression (see `last_activity`)."""
+    entry = (
+        select(func.max(LedgerEntry.occurred_at))
+        .where(col(LedgerEntry.project_id) == Project.id)
+        .scalar_subquery()
+    )
+    event = (
+        select(func.max(MirrorEvent.occurred_at))
+        .where(col(MirrorEvent.project_id) == Project.id)
+        .scalar_subquery()
+    )
+    updated = col(Project.updated_at)
+    # PostgreSQL's GREATEST; SQLite's max() with several arguments is the same function.
+    latest = func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
+    return latest(updated, func.coalesce(entry, updated), func.coalesce(event, updated))
+
+
+def public_page_by_activity(
+    session: Session,
+    *,
+    words: Sequence[str] = (),
+    phase: str | None = None,
+    council_code: str | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[tuple[int, datetime]], int]:
+    """One page of the matching public projects, most recently active first, as
+    (id, last activity); and how many match in all. The database sorts: only the page's
+    rows come back."""
+    matching = _public_ids(words, phase, council_code).subquery("matching")
+    total = session.execute(_columns(func.count()).select_from(matching)).scalar_one()
+    latest = _latest(session).label("latest")
+    rows = session.execute(
+        _columns(col(Project.id), latest)
+        .where(col(Project.id).in_(select(matching.c.id)))
+        .order_by(latest.desc(), col(Project.id).desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    return [(int(pid), at) for pid, at in rows], int(total)
 
 
 def public_project_by_slug(session: Session, *, slug: str) -> Project | None:
@@ -155,6 +190,17 @@ def public_projects(session: Session, *, ids: Sequence[int]) -> list[Project]:
     for batch in _chunks(ids):
         found.extend(session.exec(select(Project).where(col(Project.id).in_(batch), _public())))
     return found
+
+
+def public_projects_by_slug(
+    session: Session, *, offset: int, limit: int
+) -> tuple[list[Project], int]:
+    """One page of public projects in slug order, and how many there are in all."""
+    total = session.exec(select(func.count()).select_from(Project).where(_public())).one()
+    page = session.exec(
+        select(Project).where(_public()).order_by(col(Project.slug)).offset(offset).limit(limit)
+    ).all()
+    return list(page), int(total)
 
 
 def private_project_ids(session: Session) -> list[int]:
@@ -223,6 +269,71 @@ def council_roles(
             for p, c, r in session.exec(member_q)
         )
     return rows
+
+
+def involved_councils(session: Session) -> set[str]:
+    """Codes of councils that lead, make or reuse at least one public project."""
+    leads = select(Project.lead_council_code).where(
+        _public(), col(Project.lead_council_code).is_not(None)
+    )
+    members = (
+        select(Person.council_code)
+        .join(Membership, col(Membership.person_id) == Person.id)
+        .join(Project, col(Project.id) == Membership.project_id)
+        .where(_public(), col(Person.council_code).is_not(None))
+    )
+    rows = session.execute(leads.union(members)).all()
+    return {str(code) for (code,) in rows if code}
+
+
+def council_project_counts(
+    session: Session, *, before: datetime
+) -> dict[str, tuple[int, int, int]]:
+    """{council code: (public projects it leads, makes, only reuses)} as they stood at `before`.
+
+    Counted in the database, one row per council: "makes" includes the projects it leads;
+    "reuses" counts projects it adopted and does not also make.
+    """
+    lead = case((col(Project.lead_council_code).is_not(None), 1), else_=0)
+    leads = _columns(
+        col(Project.lead_council_code).label("code"),
+        col(Project.id).label("pid"),
+        lead.label("is_lead"),
+        lead.label("is_maker"),
+    ).where(
+        _public(), col(Project.lead_council_code).is_not(None), col(Project.created_at) < before
+    )
+    maker = case((col(Membership.role) == Role.ADOPTER.value, 0), else_=1)
+    members = (
+        _columns(
+            col(Person.council_code).label("code"),
+            col(Membership.project_id).label("pid"),
+            literal(0).label("is_lead"),
+            maker.label("is_maker"),
+        )
+        .join(Person, col(Person.id) == Membership.person_id)
+        .join(Project, col(Project.id) == Membership.project_id)
+        .where(_public(), col(Person.council_code).is_not(None), col(Membership.joined_at) < before)
+    )
+    roles = leads.union_all(members).subquery("roles")
+    per_project = (
+        _columns(
+            roles.c.code,
+            func.max(roles.c.is_lead).label("led"),
+            func.max(roles.c.is_maker).label("made"),
+        )
+        .group_by(roles.c.code, roles.c.pid)
+        .subquery("per_project")
+    )
+    rows = session.execute(
+        _columns(
+            per_project.c.code,
+            func.sum(per_project.c.led),
+            func.sum(per_project.c.made),
+            func.sum(1 - per_project.c.made),
+        ).group_by(per_project.c.code)
+    ).all()
+    return {str(code): (int(led), int(made), int(reused)) for code, led, made, reused in rows}
 
 
 def councils(session: Session, *, codes: Iterable[str] | None = None) -> list[Council]:
@@ -296,59 +407,92 @@ def project_updates(
     return [(str(k), str(v), at) for k, v, at in rows]
 
 
-def gives_by_council(
-    session: Session, *, project_ids: Sequence[int]
-) -> list[tuple[int, str, int, datetime]]:
-    """(project id, council code, gives, first give) for every council that gave to each
-    project. Unattributed gives (no council known yet) are left out."""
-    rows: list[tuple[int, str, int, datetime]] = []
-    for batch in _chunks(project_ids):
-        rows.extend(
-            (int(p), str(c), int(n), first)
-            for p, c, n, first in session.execute(
-                _columns(
-                    col(LedgerEntry.project_id),
-                    col(LedgerEntry.council_code),
-                    func.count(),
-                    func.min(LedgerEntry.occurred_at),
-                )
-                .where(
-                    col(LedgerEntry.project_id).in_(batch),
-                    col(LedgerEntry.kind) == "give",
-                    col(LedgerEntry.council_code).is_not(None),
-                )
-                .group_by(col(LedgerEntry.project_id), col(LedgerEntry.council_code))
-            ).all()
+def organisational_diversity(
+    session: Session, *, project_ids: Sequence[int], since: datetime
+) -> dict[int, tuple[int, int, int, int]]:
+    """CHAOSS organisational diversity per project, computed in the database:
+    {project id: (contributing councils, of which first gave at or after `since`,
+    elephant factor, attributed gives)}. Projects nobody gave to are absent.
+
+    The elephant factor counts, councils ranked by gives, those needed before half of the
+    gives is reached: a council whose gives *before* it sum to less than half is needed.
+    Unattributed gives (no council known yet) are left out.
+    """
+    entry = LedgerEntry
+    per = (
+        _columns(
+            col(entry.project_id).label("pid"),
+            col(entry.council_code).label("code"),
+            func.count().label("n"),
+            case((func.min(entry.occurred_at) >= since, 1), else_=0).label("new"),
         )
-    return rows
-
-
-def project_entries(
-    session: Session, *, project_id: int, since: datetime
-) -> list[tuple[str, datetime]]:
-    """(kind, occurred_at) of a project's ledger entries since a moment."""
-    rows = session.exec(
-        select(LedgerEntry.kind, LedgerEntry.occurred_at).where(
-            col(LedgerEntry.project_id) == project_id, col(LedgerEntry.occurred_at) >= since
-        )
-    ).all()
-    return [(str(k), at) for k, at in rows]
-
-
-def council_entries(
-    session: Session, *, council_code: str, since: datetime
-) -> list[tuple[str, datetime]]:
-    """(kind, occurred_at) of a council's ledger entries since a moment, private projects'
-    left out."""
-    private = private_project_ids(session)
-    stmt = select(LedgerEntry.kind, LedgerEntry.occurred_at).where(
-        col(LedgerEntry.council_code) == council_code, col(LedgerEntry.occurred_at) >= since
+        .where(col(entry.kind) == "give", col(entry.council_code).is_not(None))
+        .group_by(col(entry.project_id), col(entry.council_code))
     )
-    if private:
-        stmt = stmt.where(
-            or_(col(LedgerEntry.project_id).is_(None), col(LedgerEntry.project_id).not_in(private))
+    found: dict[int, tuple[int, int, int, int]] = {}
+    for batch in _chunks(project_ids):
+        councils = per.where(col(entry.project_id).in_(batch)).subquery("per")
+        running = func.sum(councils.c.n).over(
+            partition_by=councils.c.pid,
+            order_by=(councils.c.n.desc(), councils.c.code),
+            rows=(None, 0),
         )
-    return [(str(k), at) for k, at in session.exec(stmt).all()]
+        total = func.sum(councils.c.n).over(partition_by=councils.c.pid)
+        ranked = _columns(
+            councils.c.pid,
+            councils.c.n,
+            councils.c.new,
+            running.label("running"),
+            total.label("total"),
+        ).subquery("ranked")
+        needed = case((2 * (ranked.c.running - ranked.c.n) < ranked.c.total, 1), else_=0)
+        for pid, contributing, new, gives, factor in session.execute(
+            _columns(
+                ranked.c.pid,
+                func.count(),
+                func.sum(ranked.c.new),
+                func.max(ranked.c.total),
+                func.sum(needed),
+            ).group_by(ranked.c.pid)
+        ).all():
+            found[int(pid)] = (int(contributing), int(new), int(factor), int(gives))
+    return found
+
+
+def bucket_counts(
+    session: Session,
+    *,
+    bounds: Sequence[datetime],
+    project_id: int | None = None,
+    council_code: str | None = None,
+) -> list[tuple[int, int]]:
+    """(gives, takes) of a project's or a council's ledger entries in each period
+    [bounds[i], bounds[i+1]); the last period runs on to now. Counted in the database, one
+    row per kind. A council's counts leave private projects out."""
+    occurred = col(LedgerEntry.occurred_at)
+    edges = [*bounds, None]
+    sums = [
+        func.sum(case((and_(occurred >= lo, occurred < hi) if hi else occurred >= lo, 1), else_=0))
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    stmt = _columns(col(LedgerEntry.kind), *sums).where(occurred >= bounds[0])
+    if project_id is not None:
+        stmt = stmt.where(col(LedgerEntry.project_id) == project_id)
+    if council_code is not None:
+        stmt = stmt.where(col(LedgerEntry.council_code) == council_code)
+        private = private_project_ids(session)
+        if private:
+            stmt = stmt.where(
+                or_(
+                    col(LedgerEntry.project_id).is_(None),
+                    col(LedgerEntry.project_id).not_in(private),
+                )
+            )
+    counts = {str(kind): [int(n or 0) for n in row] for kind, *row in session.execute(
+        stmt.group_by(col(LedgerEntry.kind))
+    ).all()}  # fmt: skip
+    zero = [0] * len(bounds)
+    return list(zip(counts.get("give", zero), counts.get("take", zero), strict=True))
 
 
 def ledger_totals(

@@ -97,8 +97,10 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ledger_occurred", "occurred_at"),
         Index("ix_ledger_council_occurred", "council_code", "occurred_at"),
-        # The public catalogue: a project's last activity and its gives over time.
-        Index("ix_ledger_project_occurred", "project_id", "occurred_at"),
+        # The public catalogue, both covering: a project's last activity, gives and takes;
+        # every council's gives and takes in a period (bench/catalogue.py).
+        Index("ix_ledger_project_occurred", "project_id", "occurred_at", "kind", "council_code"),
+        Index("ix_ledger_occurred_council_kind", "occurred_at", "council_code", "kind"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,4 +1,4 @@
-"""projects can be private (kept out of the public catalogue); ledger index by project and time
+"""projects can be private (kept out of the public catalogue); covering ledger indexes for it
 
 Revision ID: 0003
 Revises: 0002
@@ -28,13 +28,24 @@ def upgrade() -> None:
                 server_default="public",
             )
         )
-    # The catalogue asks "latest entry of this project" for every listed project.
+    # Covering indexes for the catalogue: a project's latest entry and its gives by council;
+    # every council's gives and takes in a period, without reading the table.
     op.create_index(
-        "ix_ledger_project_occurred", "ledger_entry", ["project_id", "occurred_at"], unique=False
+        "ix_ledger_project_occurred",
+        "ledger_entry",
+        ["project_id", "occurred_at", "kind", "council_code"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_ledger_occurred_council_kind",
+        "ledger_entry",
+        ["occurred_at", "council_code", "kind"],
+        unique=False,
     )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ledger_occurred_council_kind", table_name="ledger_entry")
     op.drop_index("ix_ledger_project_occurred", table_name="ledger_entry")
     with op.batch_alter_table("project", schema=None) as batch_op:
         batch_op.drop_column("visibility")
