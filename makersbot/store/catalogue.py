@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_
+from sqlalchemy import Select, and_, case, func, join, literal, or_, true, union_all
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -500,20 +500,35 @@ def ledger_totals(
 ) -> dict[tuple[str, str], int]:
     """{(council code, kind): entries} over [start, end), private projects' entries left out.
 
-    Private projects are few: their entries are counted on their own (through the project
-    index) and subtracted, so the period query itself stays a plain range count.
+    One count per council and kind, each a range of the (council_code, kind, occurred_at)
+    index: no sorting of the period's entries. Private projects are few: their entries are
+    counted on their own (through the project index) and subtracted.
     """
+    kinds = union_all(
+        _columns(literal("give").label("kind")), _columns(literal("take").label("kind"))
+    ).subquery("kinds")
     window = and_(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
-    group = (col(LedgerEntry.council_code), col(LedgerEntry.kind))
-    totals: dict[tuple[str, str], int] = {}
-    for code, kind, n in session.execute(
-        _columns(*group, func.count())
-        .where(window, col(LedgerEntry.council_code).is_not(None))
-        .group_by(*group)
-    ).all():
-        totals[(str(code), str(kind))] = int(n)
+    count = (
+        select(func.count())
+        .where(
+            col(LedgerEntry.council_code) == Council.code,
+            col(LedgerEntry.kind) == kinds.c.kind,
+            window,
+        )
+        .scalar_subquery()
+    )
+    totals: dict[tuple[str, str], int] = {
+        (str(code), str(kind)): int(n)
+        for code, kind, n in session.execute(
+            # Every council with each kind: the product is the point.
+            _columns(col(Council.code), kinds.c.kind, count).select_from(
+                join(Council, kinds, true())
+            )
+        )
+    }
     private = private_project_ids(session)
     if private:
+        group = (col(LedgerEntry.council_code), col(LedgerEntry.kind))
         for code, kind, n in session.execute(
             _columns(*group, func.count())
             .where(

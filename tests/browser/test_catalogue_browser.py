@@ -84,10 +84,8 @@ def test_a_council_page(page: Any, site: Site) -> None:
     page.wait_for_url("**/councils/ADU")
     assert page.get_by_role("heading", level=1).inner_text() == "Adur District Council"
     assert page.get_by_role("img", name="Gives and takes per quarter, last two years").is_visible()
-    leads = page.locator("h2", has_text="Projects it leads").locator(
-        "xpath=following-sibling::ul[1]"
-    )
-    assert leads.locator("h3").all_inner_texts() == ["Bin collection reminders"]
+    leads = page.get_by_role("table", name="Projects it leads, most recently active first")
+    assert leads.locator("tbody th a").all_inner_texts() == ["Bin collection reminders"]
     page.get_by_role("navigation", name="Menu").get_by_role("link", name="Councils").click()
     assert page.get_by_role("link", name="Adur").first.is_visible()
 

@@ -16,6 +16,12 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+INDEXES = {
+    "ix_ledger_project_occurred": ["project_id", "occurred_at", "kind"],
+    "ix_ledger_project_kind_council": ["project_id", "kind", "council_code", "occurred_at"],
+    "ix_ledger_council_kind_occurred": ["council_code", "kind", "occurred_at"],
+}
+
 
 def upgrade() -> None:
     with op.batch_alter_table("project", schema=None) as batch_op:
@@ -28,24 +34,14 @@ def upgrade() -> None:
                 server_default="public",
             )
         )
-    # Covering indexes for the catalogue: a project's latest entry and its gives by council;
-    # every council's gives and takes in a period, without reading the table.
-    op.create_index(
-        "ix_ledger_project_occurred",
-        "ledger_entry",
-        ["project_id", "occurred_at", "kind", "council_code"],
-        unique=False,
-    )
-    op.create_index(
-        "ix_ledger_occurred_council_kind",
-        "ledger_entry",
-        ["occurred_at", "council_code", "kind"],
-        unique=False,
-    )
+    # Covering indexes for the catalogue: a project's last activity and gives per month;
+    # its gives per council (CHAOSS); each council's gives and takes in a period.
+    for name, columns in INDEXES.items():
+        op.create_index(name, "ledger_entry", columns, unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_ledger_occurred_council_kind", table_name="ledger_entry")
-    op.drop_index("ix_ledger_project_occurred", table_name="ledger_entry")
+    for name in reversed(INDEXES):
+        op.drop_index(name, table_name="ledger_entry")
     with op.batch_alter_table("project", schema=None) as batch_op:
         batch_op.drop_column("visibility")
