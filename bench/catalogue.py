@@ -201,7 +201,7 @@ def measure(path: Path, codes: list[str], requests: int) -> list[tuple[str, str,
     http = create_web_app(bot).test_client()
     rng = random.Random(7)
     public = [i for i in range(1, PROJECTS + 1) if i % 50]
-    pages = -(-len(public) // 100)  # /catalogue.json has 100 projects a page
+    pages = -(-len(public) // 50)  # /catalogue.json has 50 projects a page
     kinds: dict[str, Callable[[], str]] = {
         "/": lambda: "/",
         "project page": lambda: f"/projects/project-{rng.choice(public)}",

@@ -42,7 +42,7 @@ SECTIONS = {
     "catalogue.councils": "catalogue.councils",
     "catalogue.council": "catalogue.councils",
 }
-FEED_PER_PAGE = 100
+FEED_PER_PAGE = 50  # projects per page of /catalogue.json
 MAX_WORDS = 8
 # Marks the page as able to run GOV.UK Frontend's JavaScript, as its page template does.
 # Kept here so that its hash can go into the Content-Security-Policy.
