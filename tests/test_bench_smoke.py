@@ -64,3 +64,8 @@ def test_mirror_benchmark_runs_and_ends_in_the_true_state() -> None:
 def test_digest_benchmark_runs_on_a_small_history() -> None:
     out = run_bench("digest.py", env={"BENCH_SCALE": "0.01"})
     assert "normal week:" in out and "10x week:" in out
+
+
+def test_catalogue_benchmark_runs_on_a_small_network() -> None:
+    out = run_bench("catalogue.py", "--requests", "5", env={"BENCH_SCALE": "0.01"})
+    assert "council page     busy" in out and "goal: p99 under 200 ms for every page" in out
