@@ -8,7 +8,8 @@ WSGI app (Flask's test client, in this process), the latency of:
 - `/` (the first page of the catalogue, most recently active first),
 - a project page (a different project each time),
 - a council page (a different council each time),
-- `/catalogue.json` (a different page each time).
+- `/catalogue.json` (a different page each time),
+- `/councils` (every council with its figures for this quarter).
 
 Each is measured twice: "busy", with a new ledger entry written before every request so that
 no page can come from the cache (what a network with constant GitHub activity sees), and
@@ -207,6 +208,7 @@ def measure(path: Path, codes: list[str], requests: int) -> list[tuple[str, str,
         "project page": lambda: f"/projects/project-{rng.choice(public)}",
         "council page": lambda: f"/councils/{rng.choice(codes)}",
         "/catalogue.json": lambda: f"/catalogue.json?page={rng.randint(1, pages)}",
+        "/councils": lambda: "/councils",
     }
     serial = 0
 

@@ -265,11 +265,18 @@ def council_page(session: Session, scope: Scope, code: str) -> CouncilPage | Non
     )
 
 
-def league(session: Session, scope: Scope, period: Period) -> list[LeagueRow]:
+def league(
+    session: Session,
+    scope: Scope,
+    period: Period,
+    projects: dict[str, tuple[int, int, int]] | None = None,
+) -> list[LeagueRow]:
     """Per council, in a period: gives, takes, and the public projects it led, made and
-    reused by the period's end. Councils with nothing to show are left out."""
+    reused by the period's end (`store.council_project_counts`, computed here unless the
+    caller kept it). Councils with nothing to show are left out."""
     totals = store.ledger_totals(session, start=period.start, end=period.end)
-    projects = store.council_project_counts(session, before=period.end)
+    if projects is None:
+        projects = store.council_project_counts(session, before=period.end)
     codes = {c for c, _ in totals} | set(projects)
     refs = council_refs(session, scope, codes)
     rows = []

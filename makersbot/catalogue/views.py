@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 from makersbot.catalogue import builders, feeds, metrics
 from makersbot.catalogue.cache import PageCache
 from makersbot.catalogue.chart import bar_chart
-from makersbot.domain.catalogue import LICENCE
+from makersbot.domain.catalogue import LICENCE, LeagueRow, Period
 from makersbot.domain.projects import Phase
 from makersbot.store import catalogue as store
 
@@ -84,6 +84,21 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
         stamp = store.catalogue_stamp(session)
         # Some pages depend on projects and memberships only, not on every new ledger entry.
         return cache.get_or_build((stamp[:3] if projects_only else stamp, key), build)
+
+    def league(session: Session, scope_now: builders.Scope, period: Period) -> list[LeagueRow]:
+        # Who leads, makes and reuses what changes with projects and memberships only: kept
+        # while they stay the same, however many gives and takes arrive.
+        projects = cached(
+            session,
+            ("council-projects", period.key),
+            lambda: store.council_project_counts(session, before=period.end),
+            projects_only=True,
+        )
+        return cached(
+            session,
+            ("league", period.key),
+            lambda: builders.league(session, scope_now, period, projects),
+        )
 
     def page(build: Callable[[Session], str | None]) -> str:
         """A page's HTML, from the cache while nothing it shows can have changed; 404 when
@@ -205,9 +220,7 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
         period = metrics.quarter_of(scope_now.now, scope_now.zone)
 
         def build(session: Session) -> str:
-            rows = cached(
-                session, ("league", period.key), lambda: builders.league(session, scope_now, period)
-            )
+            rows = league(session, scope_now, period)
             ordered = sorted(rows, key=lambda r: r.council.short_name.lower())
             return render_template("catalogue/councils.html", rows=ordered, period=period)
 
@@ -270,9 +283,7 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
         except ValueError as exc:
             abort(400, description=str(exc))
         with bot.db.session(read_only=True) as session:
-            rows = cached(
-                session, ("league", period.key), lambda: builders.league(session, scope_now, period)
-            )
+            rows = league(session, scope_now, period)
         return rows, period
 
     @bp.get("/league.json")
