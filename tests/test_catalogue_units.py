@@ -16,7 +16,7 @@ from makersbot.catalogue.chart import bar_chart
 from makersbot.catalogue.text import EMAIL, MEMBER, public_text
 from makersbot.db import Database, alembic_config
 from makersbot.domain.catalogue import Bucket
-from makersbot.store import catalogue as catalogue_store
+from makersbot.store import catalogue_counts
 from makersbot.store.ledger import NewEntry, add_ledger_entry
 from makersbot.store.models import Council, Project
 
@@ -85,7 +85,7 @@ def test_the_databases_elephant_factor_matches_the_definition(
             kind="give", source="gave", dedupe_key="nobody", occurred_at=q4.start, project_id=1
         ))  # fmt: skip
     with db.session(read_only=True) as session:
-        figures = catalogue_store.organisational_diversity(
+        figures = catalogue_counts.organisational_diversity(
             session, project_ids=[1, 2], since=q4.start
         )
     db.dispose()
@@ -132,7 +132,7 @@ def test_month_buckets_follow_local_months(database_url: str) -> None:
                 kind=kind, source="gave", dedupe_key=f"e{i}", occurred_at=at, project_id=1
             ))  # fmt: skip
     with db.session(read_only=True) as session:
-        counts = catalogue_store.bucket_counts(
+        counts = catalogue_counts.bucket_counts(
             session, bounds=[start for _, start in months], project_id=1
         )
     db.dispose()

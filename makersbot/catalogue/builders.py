@@ -32,6 +32,7 @@ from makersbot.domain.catalogue import (
 )
 from makersbot.domain.projects import Role
 from makersbot.store import catalogue as store
+from makersbot.store import catalogue_counts as ledger_counts
 from makersbot.store.models import Project
 
 ACTIVITY_MONTHS = 12
@@ -182,7 +183,9 @@ def catalogue_page(
 def diversities(session: Session, scope: Scope, project_ids: Sequence[int]) -> dict[int, Diversity]:
     """CHAOSS organisational diversity of each project, this quarter."""
     period = metrics.quarter_of(scope.now, scope.zone)
-    figures = store.organisational_diversity(session, project_ids=project_ids, since=period.start)
+    figures = ledger_counts.organisational_diversity(
+        session, project_ids=project_ids, since=period.start
+    )
     return {pid: metrics.diversity(figures.get(pid), period) for pid in project_ids}
 
 
@@ -200,7 +203,7 @@ def project_page(session: Session, scope: Scope, slug: str) -> ProjectPage | Non
         Dated(text=public_text(value), at=at) for kind, value, at in updates if kind == "status"
     )[:20]
     months = metrics.last_months(scope.now, scope.zone, ACTIVITY_MONTHS)
-    counts = store.bucket_counts(
+    counts = ledger_counts.bucket_counts(
         session, bounds=[start for _, start in months], project_id=project.id
     )
     return ProjectPage(
@@ -255,7 +258,9 @@ def council_page(session: Session, scope: Scope, code: str) -> CouncilPage | Non
         return tuple(sorted(chosen, key=lambda s: s.last_activity, reverse=True))
 
     quarters = metrics.last_quarters(scope.now, scope.zone, COUNCIL_QUARTERS)
-    counts = store.bucket_counts(session, bounds=[q.start for q in quarters], council_code=code)
+    counts = ledger_counts.bucket_counts(
+        session, bounds=[q.start for q in quarters], council_code=code
+    )
     return CouncilPage(
         council=refs[code],
         leads=ordered(leads),
@@ -274,9 +279,9 @@ def league(
     """Per council, in a period: gives, takes, and the public projects it led, made and
     reused by the period's end (`store.council_project_counts`, computed here unless the
     caller kept it). Councils with nothing to show are left out."""
-    totals = store.ledger_totals(session, start=period.start, end=period.end)
+    totals = ledger_counts.ledger_totals(session, start=period.start, end=period.end)
     if projects is None:
-        projects = store.council_project_counts(session, before=period.end)
+        projects = ledger_counts.council_project_counts(session, before=period.end)
     codes = {c for c, _ in totals} | set(projects)
     refs = council_refs(session, scope, codes)
     rows = []

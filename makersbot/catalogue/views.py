@@ -27,6 +27,7 @@ from makersbot.catalogue.chart import bar_chart
 from makersbot.domain.catalogue import LICENCE, LeagueRow, Period
 from makersbot.domain.projects import Phase
 from makersbot.store import catalogue as store
+from makersbot.store import catalogue_counts as ledger_counts
 
 if TYPE_CHECKING:
     from makersbot.app import Bot
@@ -91,7 +92,7 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
         projects = cached(
             session,
             ("council-projects", period.key),
-            lambda: store.council_project_counts(session, before=period.end),
+            lambda: ledger_counts.council_project_counts(session, before=period.end),
             projects_only=True,
         )
         return cached(

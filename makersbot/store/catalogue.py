@@ -5,8 +5,8 @@ address: the pages and feeds built on them are public. Private projects are filt
 (`visibility = 'private'`), so no caller can forget to.
 
 Costs, on 5,000 projects and 1,000,000 ledger entries (bench/catalogue.py): a project's
-latest entry is one step down the `(project_id, occurred_at)` index, and ledger totals are
-bounded by a period, so no query walks the whole history.
+latest entry is one step down the `(project_id, occurred_at)` index. The counts over the
+ledger live in `store/catalogue_counts.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, join, literal, or_, true, union_all
+from sqlalchemy import Select, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -34,15 +34,13 @@ from makersbot.store.models import (
 
 _CHUNK = 900  # ids per IN (...): well under every database's parameter limit
 
-ProjectRow = tuple[int, str, str, str, str, str | None, str | None, str | None, datetime]
 
-
-def _columns(*items: Any) -> Select[Any]:
+def columns(*items: Any) -> Select[Any]:
     """A SELECT of several columns (sqlmodel's typed `select` takes at most four)."""
     return sa_select(*items)
 
 
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
+def chunks(ids: Iterable[int]) -> Iterator[list[int]]:
     batch: list[int] = []
     for i in ids:
         batch.append(i)
@@ -53,7 +51,7 @@ def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
         yield batch
 
 
-def _public() -> Any:
+def public_only() -> Any:
     # Fails closed: only a project marked public is shown, whatever else the column holds.
     return col(Project.visibility) == PUBLIC
 
@@ -70,8 +68,8 @@ def last_activity(
     a ledger entry for it (a merged PR, a review, a gift), or a mirrored GitHub/Trello event.
     All projects when `project_ids` is None. Shared with the forgotten-project reminders.
     """
-    stmt = _columns(col(Project.id), _latest(session))
-    batches: list[list[int] | None] = [None] if project_ids is None else list(_chunks(project_ids))
+    stmt = columns(col(Project.id), _latest(session))
+    batches: list[list[int] | None] = [None] if project_ids is None else list(chunks(project_ids))
     found: dict[int, datetime] = {}
     for batch in batches:
         query = stmt if batch is None else stmt.where(col(Project.id).in_(batch))
@@ -81,7 +79,7 @@ def last_activity(
 
 def _public_ids(words: Sequence[str], phase: str | None, council_code: str | None) -> Select[Any]:
     """SELECT project.id of public projects in a phase, involving a council, with every word."""
-    stmt: Select[Any] = _columns(col(Project.id)).where(_public())
+    stmt: Select[Any] = columns(col(Project.id)).where(public_only())
     if phase:
         stmt = stmt.where(col(Project.phase) == phase)
     if council_code:
@@ -167,10 +165,10 @@ def public_page_by_activity(
     (id, last activity); and how many match in all. The database sorts: only the page's
     rows come back."""
     matching = _public_ids(words, phase, council_code).subquery("matching")
-    total = session.execute(_columns(func.count()).select_from(matching)).scalar_one()
+    total = session.execute(columns(func.count()).select_from(matching)).scalar_one()
     latest = _latest(session).label("latest")
     rows = session.execute(
-        _columns(col(Project.id), latest)
+        columns(col(Project.id), latest)
         .where(col(Project.id).in_(select(matching.c.id)))
         .order_by(latest.desc(), col(Project.id).desc())
         .offset(offset)
@@ -181,14 +179,14 @@ def public_page_by_activity(
 
 def public_project_by_slug(session: Session, *, slug: str) -> Project | None:
     """A public project by its slug; None for a private or unknown one."""
-    return session.exec(select(Project).where(col(Project.slug) == slug, _public())).first()
+    return session.exec(select(Project).where(col(Project.slug) == slug, public_only())).first()
 
 
 def public_projects(session: Session, *, ids: Sequence[int]) -> list[Project]:
     """Public projects by id, in no particular order."""
     found: list[Project] = []
-    for batch in _chunks(ids):
-        found.extend(session.exec(select(Project).where(col(Project.id).in_(batch), _public())))
+    for batch in chunks(ids):
+        found.extend(session.exec(select(Project).where(col(Project.id).in_(batch), public_only())))
     return found
 
 
@@ -196,9 +194,9 @@ def public_projects_by_slug(
     session: Session, *, offset: int, limit: int
 ) -> tuple[list[Project], int]:
     """One page of public projects in slug order, and how many there are in all."""
-    total = session.exec(select(func.count()).select_from(Project).where(_public())).one()
+    total = session.exec(select(func.count()).select_from(Project).where(public_only())).one()
     page = session.exec(
-        select(Project).where(_public()).order_by(col(Project.slug)).offset(offset).limit(limit)
+        select(Project).where(public_only()).order_by(col(Project.slug)).offset(offset).limit(limit)
     ).all()
     return list(page), int(total)
 
@@ -229,7 +227,7 @@ def catalogue_stamp(session: Session) -> tuple[int, ...]:
     newest), the newest ledger entry and the newest mirrored event. Each part is one index
     step or one pass over the project table."""
     projects = session.execute(
-        _columns(func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id))
+        columns(func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id))
     ).one()
     entry = session.exec(select(func.max(LedgerEntry.id))).one()
     event = session.exec(select(func.max(MirrorEvent.id))).one()
@@ -246,19 +244,19 @@ def council_roles(
     the council of every member ("maker", or "adopter" for a council that reuses it). Only
     members whose council is known count. `before` keeps what existed by then."""
     lead = select(Project.id, Project.lead_council_code).where(
-        _public(), col(Project.lead_council_code).is_not(None)
+        public_only(), col(Project.lead_council_code).is_not(None)
     )
     members = (
         select(Membership.project_id, Person.council_code, Membership.role)
         .join(Person, col(Person.id) == Membership.person_id)
         .join(Project, col(Project.id) == Membership.project_id)
-        .where(_public(), col(Person.council_code).is_not(None))
+        .where(public_only(), col(Person.council_code).is_not(None))
     )
     if before is not None:
         lead = lead.where(col(Project.created_at) < before)
         members = members.where(col(Membership.joined_at) < before)
     rows: list[tuple[int, str, str]] = []
-    batches: list[list[int] | None] = [None] if project_ids is None else list(_chunks(project_ids))
+    batches: list[list[int] | None] = [None] if project_ids is None else list(chunks(project_ids))
     for batch in batches:
         lead_q = lead if batch is None else lead.where(col(Project.id).in_(batch))
         member_q = members if batch is None else members.where(col(Project.id).in_(batch))
@@ -274,66 +272,16 @@ def council_roles(
 def involved_councils(session: Session) -> set[str]:
     """Codes of councils that lead, make or reuse at least one public project."""
     leads = select(Project.lead_council_code).where(
-        _public(), col(Project.lead_council_code).is_not(None)
+        public_only(), col(Project.lead_council_code).is_not(None)
     )
     members = (
         select(Person.council_code)
         .join(Membership, col(Membership.person_id) == Person.id)
         .join(Project, col(Project.id) == Membership.project_id)
-        .where(_public(), col(Person.council_code).is_not(None))
+        .where(public_only(), col(Person.council_code).is_not(None))
     )
     rows = session.execute(leads.union(members)).all()
     return {str(code) for (code,) in rows if code}
-
-
-def council_project_counts(
-    session: Session, *, before: datetime
-) -> dict[str, tuple[int, int, int]]:
-    """{council code: (public projects it leads, makes, only reuses)} as they stood at `before`.
-
-    Counted in the database, one row per council: "makes" includes the projects it leads;
-    "reuses" counts projects it adopted and does not also make.
-    """
-    lead = case((col(Project.lead_council_code).is_not(None), 1), else_=0)
-    leads = _columns(
-        col(Project.lead_council_code).label("code"),
-        col(Project.id).label("pid"),
-        lead.label("is_lead"),
-        lead.label("is_maker"),
-    ).where(
-        _public(), col(Project.lead_council_code).is_not(None), col(Project.created_at) < before
-    )
-    maker = case((col(Membership.role) == Role.ADOPTER.value, 0), else_=1)
-    members = (
-        _columns(
-            col(Person.council_code).label("code"),
-            col(Membership.project_id).label("pid"),
-            literal(0).label("is_lead"),
-            maker.label("is_maker"),
-        )
-        .join(Person, col(Person.id) == Membership.person_id)
-        .join(Project, col(Project.id) == Membership.project_id)
-        .where(_public(), col(Person.council_code).is_not(None), col(Membership.joined_at) < before)
-    )
-    roles = leads.union_all(members).subquery("roles")
-    per_project = (
-        _columns(
-            roles.c.code,
-            func.max(roles.c.is_lead).label("led"),
-            func.max(roles.c.is_maker).label("made"),
-        )
-        .group_by(roles.c.code, roles.c.pid)
-        .subquery("per_project")
-    )
-    rows = session.execute(
-        _columns(
-            per_project.c.code,
-            func.sum(per_project.c.led),
-            func.sum(per_project.c.made),
-            func.sum(1 - per_project.c.made),
-        ).group_by(per_project.c.code)
-    ).all()
-    return {str(code): (int(led), int(made), int(reused)) for code, led, made, reused in rows}
 
 
 def councils(session: Session, *, codes: Iterable[str] | None = None) -> list[Council]:
@@ -356,11 +304,11 @@ def public_links(
     address would publish that person's GitHub login.
     """
     rows: list[tuple[int, str, str, str]] = []
-    for batch in _chunks(project_ids):
+    for batch in chunks(project_ids):
         rows.extend(
             (int(p), str(s), str(n or t), str(u or ""))
             for p, s, t, n, u in session.execute(
-                _columns(
+                columns(
                     col(Link.project_id),
                     col(Link.source),
                     col(Link.target),
@@ -405,139 +353,3 @@ def project_updates(
         .limit(limit)
     ).all()
     return [(str(k), str(v), at) for k, v, at in rows]
-
-
-def organisational_diversity(
-    session: Session, *, project_ids: Sequence[int], since: datetime
-) -> dict[int, tuple[int, int, int, int]]:
-    """CHAOSS organisational diversity per project, computed in the database:
-    {project id: (contributing councils, of which first gave at or after `since`,
-    elephant factor, attributed gives)}. Projects nobody gave to are absent.
-
-    The elephant factor counts, councils ranked by gives, those needed before half of the
-    gives is reached: a council whose gives *before* it sum to less than half is needed.
-    Unattributed gives (no council known yet) are left out.
-    """
-    entry = LedgerEntry
-    per = (
-        _columns(
-            col(entry.project_id).label("pid"),
-            col(entry.council_code).label("code"),
-            func.count().label("n"),
-            case((func.min(entry.occurred_at) >= since, 1), else_=0).label("new"),
-        )
-        .where(col(entry.kind) == "give", col(entry.council_code).is_not(None))
-        .group_by(col(entry.project_id), col(entry.council_code))
-    )
-    found: dict[int, tuple[int, int, int, int]] = {}
-    for batch in _chunks(project_ids):
-        councils = per.where(col(entry.project_id).in_(batch)).subquery("per")
-        running = func.sum(councils.c.n).over(
-            partition_by=councils.c.pid,
-            order_by=(councils.c.n.desc(), councils.c.code),
-            rows=(None, 0),
-        )
-        total = func.sum(councils.c.n).over(partition_by=councils.c.pid)
-        ranked = _columns(
-            councils.c.pid,
-            councils.c.n,
-            councils.c.new,
-            running.label("running"),
-            total.label("total"),
-        ).subquery("ranked")
-        needed = case((2 * (ranked.c.running - ranked.c.n) < ranked.c.total, 1), else_=0)
-        for pid, contributing, new, gives, factor in session.execute(
-            _columns(
-                ranked.c.pid,
-                func.count(),
-                func.sum(ranked.c.new),
-                func.max(ranked.c.total),
-                func.sum(needed),
-            ).group_by(ranked.c.pid)
-        ).all():
-            found[int(pid)] = (int(contributing), int(new), int(factor), int(gives))
-    return found
-
-
-def bucket_counts(
-    session: Session,
-    *,
-    bounds: Sequence[datetime],
-    project_id: int | None = None,
-    council_code: str | None = None,
-) -> list[tuple[int, int]]:
-    """(gives, takes) of a project's or a council's ledger entries in each period
-    [bounds[i], bounds[i+1]); the last period runs on to now. Counted in the database, one
-    row per kind. A council's counts leave private projects out."""
-    occurred = col(LedgerEntry.occurred_at)
-    edges = [*bounds, None]
-    sums = [
-        func.sum(case((and_(occurred >= lo, occurred < hi) if hi else occurred >= lo, 1), else_=0))
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-    ]
-    stmt = _columns(col(LedgerEntry.kind), *sums).where(occurred >= bounds[0])
-    if project_id is not None:
-        stmt = stmt.where(col(LedgerEntry.project_id) == project_id)
-    if council_code is not None:
-        stmt = stmt.where(col(LedgerEntry.council_code) == council_code)
-        private = private_project_ids(session)
-        if private:
-            stmt = stmt.where(
-                or_(
-                    col(LedgerEntry.project_id).is_(None),
-                    col(LedgerEntry.project_id).not_in(private),
-                )
-            )
-    counts = {str(kind): [int(n or 0) for n in row] for kind, *row in session.execute(
-        stmt.group_by(col(LedgerEntry.kind))
-    ).all()}  # fmt: skip
-    zero = [0] * len(bounds)
-    return list(zip(counts.get("give", zero), counts.get("take", zero), strict=True))
-
-
-def ledger_totals(
-    session: Session, *, start: datetime, end: datetime
-) -> dict[tuple[str, str], int]:
-    """{(council code, kind): entries} over [start, end), private projects' entries left out.
-
-    One count per council and kind, each a range of the (council_code, kind, occurred_at)
-    index: no sorting of the period's entries. Private projects are few: their entries are
-    counted on their own (through the project index) and subtracted.
-    """
-    kinds = union_all(
-        _columns(literal("give").label("kind")), _columns(literal("take").label("kind"))
-    ).subquery("kinds")
-    window = and_(col(LedgerEntry.occurred_at) >= start, col(LedgerEntry.occurred_at) < end)
-    count = (
-        select(func.count())
-        .where(
-            col(LedgerEntry.council_code) == Council.code,
-            col(LedgerEntry.kind) == kinds.c.kind,
-            window,
-        )
-        .scalar_subquery()
-    )
-    totals: dict[tuple[str, str], int] = {
-        (str(code), str(kind)): int(n)
-        for code, kind, n in session.execute(
-            # Every council with each kind: the product is the point.
-            _columns(col(Council.code), kinds.c.kind, count).select_from(
-                join(Council, kinds, true())
-            )
-        )
-    }
-    private = private_project_ids(session)
-    if private:
-        group = (col(LedgerEntry.council_code), col(LedgerEntry.kind))
-        for code, kind, n in session.execute(
-            _columns(*group, func.count())
-            .where(
-                window,
-                col(LedgerEntry.council_code).is_not(None),
-                col(LedgerEntry.project_id).in_(private),
-            )
-            .group_by(*group)
-        ).all():
-            key = (str(code), str(kind))
-            totals[key] = totals.get(key, 0) - int(n)
-    return {key: n for key, n in totals.items() if n > 0}
