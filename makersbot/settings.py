@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     makers_start_daily_cap: int = Field(default=5, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
+    public_catalogue: Literal["on", "off"] = "on"
 
     @field_validator(
         "slack_bot_token",

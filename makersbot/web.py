@@ -72,6 +72,10 @@ def create_web_app(bot: Bot) -> Flask:
         log.exception("request failed: %s %s", request.method, request.path)
         return Response("could not process this request\n", status=400)
 
+    if bot.settings.public_catalogue == "on":  # off: every catalogue address is a 404
+        from makersbot.catalogue import register as register_catalogue
+
+        register_catalogue(app, bot)
     _settle_memory(bot)
     return app
 

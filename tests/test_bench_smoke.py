@@ -163,3 +163,8 @@ def test_hostile_benchmark_runs_against_serve_and_the_procfile_web_line() -> Non
     assert "goal [serve]" in out and "goal [web]" in out
     # Every command answered 200 (how fast is the benchmark's to print, not the test's).
     assert out.count("(not 200: 0)") == 4
+
+
+def test_catalogue_benchmark_runs_on_a_small_network() -> None:
+    out = run_bench("catalogue.py", "--requests", "5", env={"BENCH_SCALE": "0.01"})
+    assert "council page     busy" in out and "goal: p99 under 200 ms for every page" in out

@@ -110,6 +110,14 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ledger_occurred", "occurred_at"),
         Index("ix_ledger_council_occurred", "council_code", "occurred_at"),
+        # The public catalogue (bench/catalogue.py), each read without touching the table:
+        # a project's last activity and gives per month; its gives per council (CHAOSS);
+        # each council's gives and takes in a period.
+        Index("ix_ledger_project_occurred", "project_id", "occurred_at", "kind"),
+        Index(
+            "ix_ledger_project_kind_council", "project_id", "kind", "council_code", "occurred_at"
+        ),
+        Index("ix_ledger_council_kind_occurred", "council_code", "kind", "occurred_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
