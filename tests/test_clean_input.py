@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import select
 
 from makersbot.app import Bot
@@ -106,6 +107,13 @@ def test_core_orm_and_json_writes_are_all_cleaned(bot: Bot, clock: Clock) -> Non
     (message,) = rows(bot, SlackMessage)
     assert message.text == "hello world"
     assert message.blocks == [{"type": "section", "text": {"type": "mrkdwn", "text": "xy"}}]
+    with bot.db.session() as session:
+        # A Core UPDATE of a JSON column: only the engine's JSON serializer sees these strings.
+        session.execute(
+            update(SlackMessage).values(blocks=[{"text": f"a{RLO}\x00b", f"k\x1b{LRI}": ["c\x85"]}])
+        )
+    (message,) = rows(bot, SlackMessage)
+    assert message.blocks == [{"text": "ab", "k": ["c"]}]
 
 
 # Repros over signed HTTP and through the delivery service --------------------------------

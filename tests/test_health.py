@@ -7,6 +7,7 @@ no worker heartbeat. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from sqlmodel import Session, select
 from makersbot.app import Bot, build
 from makersbot.cli import main
 from makersbot.domain.messages import Message
-from makersbot.health import HealthCheck, Heartbeat, heartbeat_seconds
+from makersbot.health import HealthCheck, Heartbeat, heartbeat_seconds, parked_channels
 from makersbot.loops import Background
 from makersbot.preflight import SlackAuth, slack_auth
 from makersbot.store import outbox as outbox_store
@@ -28,8 +29,10 @@ LATE = timedelta(seconds=300)
 STALE = timedelta(seconds=60)
 
 
-def check(bot: Bot, clock: Clock, **extra: object) -> HealthCheck:
-    return HealthCheck(bot.db, outbox_late=LATE, worker_stale=STALE, clock=clock, **extra)  # type: ignore[arg-type]
+def check(
+    bot: Bot, clock: Clock, parked: Callable[[Session], Sequence[str]] = parked_channels
+) -> HealthCheck:
+    return HealthCheck(bot.db, outbox_late=LATE, worker_stale=STALE, clock=clock, parked=parked)
 
 
 def publish(bot: Bot, key: str = "announce:1") -> None:

@@ -3,7 +3,11 @@ ledger and the current item state stay. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +205,23 @@ def test_only_the_process_running_the_scheduler_prunes(bot: Bot) -> None:
 
     assert "retention" in names(Background.for_bot(bot))
     assert "retention" not in names(Background.for_bot(bot, scheduler=False))
+
+
+def test_the_long_run_benchmark_runs_and_prunes(tmp_path: Path) -> None:
+    """bench/longrun.py at a tiny size: it runs, checks itself, and the deliveries of the
+    first simulated days are gone by the end."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "longrun.py"), "--deliveries", "200"]
+        + ["--days", "30", "--every", "100"],
+        cwd=root,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "correctness: OK" in result.stdout
+    last = [line.split() for line in result.stdout.splitlines() if line.strip().startswith("200")]
+    delivery_rows = int(last[-1][-3].replace(",", ""))
+    assert 0 < delivery_rows < 200  # 14 days of the 30 are kept
