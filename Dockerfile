@@ -56,4 +56,4 @@ EXPOSE 3000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=4)"]
 # The Procfile's web line, unchanged; `exec` makes gunicorn PID 1, so it receives SIGTERM.
-CMD ["sh", "-c", "exec gunicorn --worker-class gthread --threads 8 --workers ${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$PORT 'makersbot.web:create_app()'"]
+CMD ["sh", "-c", "exec gunicorn --worker-class asgi --asgi-lifespan off --workers ${WEB_CONCURRENCY:-2} --bind 0.0.0.0:$PORT 'makersbot.server:create_asgi_app()'"]

@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from makersbot import logs
-from makersbot.preflight import half_configured, package_version, slack_identity
+from makersbot.preflight import (
+    SlackAuth,
+    half_configured,
+    package_version,
+    slack_auth,
+    slack_identity,
+)
 from makersbot.settings import ConfigError, Settings, load_settings, mask_url
 
 log = logging.getLogger("makersbot")
@@ -149,9 +155,27 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, lambda *_: stop.set())
 
 
+def _token_accepted(settings: Settings) -> SlackAuth | None:
+    """Ask Slack about the bot token before starting: the answer, or None when Slack refused
+    it (the reason is printed on one line, without the token). When Slack cannot be reached
+    the process starts anyway and says so: its heartbeat asks again, and /healthz tells."""
+    if not settings.slack_enabled:
+        return SlackAuth(ok=False, rejected=False, line="no SLACK_BOT_TOKEN")
+    auth = slack_auth(settings)
+    if auth.rejected:
+        print(f"makersbot: {auth.line} Not starting.", file=sys.stderr)
+        return None
+    if not auth.ok:
+        log.warning("%s Starting anyway; /healthz reports a refusal later.", auth.line)
+    return auth
+
+
 def serve(settings: Settings) -> int:
     """One process: HTTP (or Socket Mode) plus the sender and scheduler."""
     settings.require_http_mode()
+    auth = _token_accepted(settings)
+    if auth is None:
+        return 1
     from makersbot.app import build
     from makersbot.loops import Background, recover_after_restart
     from makersbot.web import create_web_app
@@ -169,7 +193,7 @@ def serve(settings: Settings) -> int:
         # 1 ms lets request threads answer Slack and GitHub sooner (bench/mirror.py).
         sys.setswitchinterval(0.001)
         recover_after_restart(bot)  # serve is the only process: earlier claims are stale
-        Background.for_bot(bot).start()
+        Background.for_bot(bot, auth=auth).start()
         if settings.socket_mode:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -193,11 +217,14 @@ def worker(settings: Settings) -> int:
     from makersbot.app import build
     from makersbot.loops import Background, recover_after_restart
 
+    auth = _token_accepted(settings)
+    if auth is None:
+        return 1
     bot = build(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
     recover_after_restart(bot)
-    background = Background.for_bot(bot)
+    background = Background.for_bot(bot, auth=auth)
     background.start()
     log.info("worker started")
     stop.wait()

@@ -12,16 +12,25 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from makersbot.store import cleaning
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the bot: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL."""
+    """An engine tuned for the bot: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL.
+
+    Every text it writes is cleaned first (`makersbot/store/cleaning.py`).
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_pre_ping=True,
+            json_serializer=cleaning.json_serializer,
         )
+        cleaning.install(engine)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -48,7 +57,15 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        json_serializer=cleaning.json_serializer,
+    )
+    cleaning.install(engine)
+    return engine
 
 
 class Database:

@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from makersbot.health import Heartbeat, heartbeat_seconds
 from makersbot.outbox import SlackSender
+from makersbot.preflight import SlackAuth, slack_auth
+from makersbot.retention import PRUNE_EVERY_SECONDS, Retention, RetentionPeriods
 from makersbot.scheduler import Scheduler
 from makersbot.services.deliveries import DeliveryService
 from makersbot.store import deliveries as delivery_store
@@ -165,6 +168,26 @@ class IntervalLoop(Loop):
             self._round()
 
 
+class HeartbeatLoop(IntervalLoop):
+    """Beats this process's heartbeat for /healthz: once as it starts, then every interval;
+    a clean stop removes it."""
+
+    def __init__(self, heartbeat: Heartbeat, interval: float) -> None:
+        super().__init__("heartbeat", "heartbeat", heartbeat.beat, interval)
+        self.heartbeat = heartbeat
+
+    def start(self) -> None:
+        self._round()  # /healthz sees this process from the moment it starts
+        super().start()
+
+    def join(self, timeout: float) -> None:
+        super().join(timeout)
+        try:
+            self.heartbeat.forget()
+        except Exception:  # noqa: BLE001 - the heartbeat goes stale by itself anyway
+            log.warning("could not remove this process's heartbeat")
+
+
 class SchedulerLoop:
     """The weekly digest on APScheduler's threads, with the catch-up of a missed run.
 
@@ -191,9 +214,20 @@ class Background:
         self.loops = list(loops)
 
     @classmethod
-    def for_bot(cls, bot: Bot, *, scheduler: bool = True) -> Background:
-        """Every loop of `serve` and `worker`; `scheduler=False` leaves out the digest."""
+    def for_bot(
+        cls, bot: Bot, *, scheduler: bool = True, auth: SlackAuth | None = None
+    ) -> Background:
+        """Every loop of `serve` and `worker`; `scheduler=False` leaves out the digest and
+        retention. `auth` is the start-up `auth.test` answer, for the first heartbeat."""
+        settings = bot.settings
+        heartbeat = Heartbeat(
+            bot.db,
+            clock=bot.clock,
+            first_auth=auth,
+            check_token=(lambda: slack_auth(settings)) if settings.slack_enabled else None,
+        )
         loops: list[Runnable] = [
+            HeartbeatLoop(heartbeat, heartbeat_seconds(settings.health_worker_stale_seconds)),
             OutboxLoop(bot.sender, bot.outbox_published),
             DeliveryLoop(bot.deliveries, bot.deliveries_stored),
             # Checked often, polled per link only when POLL_INTERVAL has passed for it.
@@ -206,6 +240,8 @@ class Background:
         if scheduler:
             digests = Scheduler(bot.db, bot.digest.schedule, bot.digest, clock=bot.clock)
             loops.append(SchedulerLoop(digests))
+            retention = Retention(bot.db, RetentionPeriods.from_settings(settings), clock=bot.clock)
+            loops.append(IntervalLoop("retention", "pruning", retention.prune, PRUNE_EVERY_SECONDS))
         return cls(loops)
 
     def start(self) -> None:

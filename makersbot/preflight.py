@@ -3,12 +3,14 @@
 Settings validates every variable by itself; an integration configured by halves (a Trello
 key without its token, a webhook secret without the URL webhooks are added for) is valid
 variable by variable, yet does not do what its maintainer meant. `half_configured` names
-those, and `slack_identity` asks Slack who the bot token belongs to.
+those, and `slack_identity` asks Slack who the bot token belongs to (`slack_auth` says whether
+Slack refused it, for `serve`, `worker` and /healthz).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from makersbot.settings import Settings
@@ -94,17 +96,36 @@ def _slack(s: Settings) -> list[str]:
     return warnings
 
 
+@dataclass(frozen=True)
+class SlackAuth:
+    """What `auth.test` said of the bot token. `line` is one line for people, never the token.
+
+    `rejected`: Slack answered and refused the token (wrong, revoked, app uninstalled);
+    neither `ok` nor `rejected`: Slack could not be asked (network, 5xx, 429).
+    """
+
+    ok: bool
+    rejected: bool
+    line: str
+
+
 def slack_identity(settings: Settings, timeout: float = 10.0) -> tuple[bool, str]:
     """Call `auth.test` with the bot token: (True, who the bot is) or (False, one-line error).
 
     Neither line ever contains the token.
     """
+    auth = slack_auth(settings, timeout)
+    return auth.ok, auth.line
+
+
+def slack_auth(settings: Settings, timeout: float = 10.0) -> SlackAuth:
+    """Ask Slack (`auth.test`, one try) whether it accepts SLACK_BOT_TOKEN."""
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
 
     token = settings.secret("slack_bot_token")
     if token is None:
-        return False, "SLACK_BOT_TOKEN is not set."
+        return SlackAuth(False, True, "SLACK_BOT_TOKEN is not set.")
     url = settings.slack_api_url
     # One try, and slack_sdk's own log lines kept out of the report: the line returned
     # says what went wrong.
@@ -118,9 +139,11 @@ def slack_identity(settings: Settings, timeout: float = 10.0) -> tuple[bool, str
     except SlackApiError as exc:
         error = exc.response.get("error")
         if exc.response.status_code != 200:
-            return False, (
+            return SlackAuth(
+                False,
+                False,
                 f"Slack answered HTTP {exc.response.status_code} ({error}) at {url}: "
-                "try again in a minute."
+                "try again in a minute.",
             )
         hint = {
             "invalid_auth": "the token is wrong or was revoked",
@@ -130,13 +153,15 @@ def slack_identity(settings: Settings, timeout: float = 10.0) -> tuple[bool, str
             "token_expired": "the token expired: turn off token rotation or refresh it",
         }.get(str(error), "")
         reason = f"{error} ({hint})" if hint else str(error)
-        return False, f"Slack refused SLACK_BOT_TOKEN at {url}: {reason}."
+        return SlackAuth(False, True, f"Slack refused SLACK_BOT_TOKEN at {url}: {reason}.")
     except Exception as exc:  # noqa: BLE001 - any network failure is one line for the operator
-        return False, f"Cannot reach Slack at {url}: {_reason(exc)}."
+        return SlackAuth(False, False, f"Cannot reach Slack at {url}: {_reason(exc)}.")
     team = answer.get("team") or "?"
-    return True, (
+    return SlackAuth(
+        True,
+        False,
         f"Slack: signed in to {team} ({answer.get('team_id')}, {answer.get('url')}) "
-        f"as @{answer.get('user')} ({answer.get('user_id')})."
+        f"as @{answer.get('user')} ({answer.get('user_id')}).",
     )
 
 

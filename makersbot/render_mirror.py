@@ -51,10 +51,20 @@ def item_title(item: ItemView, *, limit: int = 300) -> str:
     number = f"#{item.number} " if item.number is not None and item.source == "github" else ""
     title = plain(item.title or "(untitled)", limit)
     label = f"{number}{title}"
-    if item.url and not item.deleted:
+    url = safe_url(item.url)
+    if url and not item.deleted:
         # Link text cannot contain "|" or ">" unescaped; escape() handled ">", drop "|".
-        return f"<{item.url}|{label.replace('|', '¦')}>"
+        return f"<{url}|{label.replace('|', '¦')}>"
     return label
+
+
+def safe_url(url: str) -> str | None:
+    """An http(s) URL made safe inside `<url|label>`, as `render_digest_parts.link()` does;
+    None for anything else. A URL comes from a payload: unescaped, `>|<!channel>` in it would
+    close the link and ping the channel."""
+    if not url.startswith(("https://", "http://")):
+        return None
+    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
 
 
 def _context_line(item: ItemView) -> str:
@@ -113,7 +123,8 @@ def join_notes(previous: str, note: Message, *, keep: int = 12) -> Message:
 def board_summary(link: LinkView) -> Message:
     """The pinned summary: counts by state or list on one line, then recent items."""
     icon = "🐙" if link.source == "github" else "📋"
-    name = f"<{link.url}|{plain(link.name, 200)}>" if link.url else plain(link.name, 200)
+    url = safe_url(link.url)
+    name = f"<{url}|{plain(link.name, 200)}>" if url else plain(link.name, 200)
     counts = " · ".join(f"{plain(state, 60)} {n}" for state, n in link.counts) or "no items yet"
     lines = [f"{icon} *{name}* — {counts}"]
     for item in link.recent[:5]:

@@ -22,6 +22,7 @@ HolidayCalendar = Literal["england-and-wales", "scotland", "northern-ireland", "
 # Values people paste from examples; refusing them beats failing later with a 401 from Slack.
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "xapp-your-token", "secret", "..."}
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+MIN_EVENTS_DAYS = 35
 
 
 class ConfigError(Exception):
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     public_catalogue: Literal["on", "off"] = "on"
+    # Days to keep rows that only served their moment (0 keeps them for ever): see README,
+    # "Keeping the database small". The ledger and the items' current state are never pruned.
+    retention_deliveries_days: int = Field(default=14, ge=0)
+    retention_events_days: int = 90
+    retention_request_keys_days: int = Field(default=7, ge=0)
+    retention_sent_messages_days: int = Field(default=30, ge=0)
+    # /healthz answers 503 when the oldest due message waits longer than this, or when no
+    # `serve`/`worker` process has beaten its heartbeat for this long.
+    health_outbox_late_seconds: int = Field(default=300, ge=10)
+    health_worker_stale_seconds: int = Field(default=60, ge=5)
 
     @field_validator(
         "slack_bot_token",
@@ -124,6 +135,17 @@ class Settings(BaseSettings):
         if not (math.isfinite(seconds) and seconds >= 0):
             raise ValueError("expects seconds between posts to one channel, a number ≥ 0 like 1.0")
         return seconds
+
+    @field_validator("retention_events_days")
+    @classmethod
+    def _events_days(cls, value: int) -> int:
+        # The project digests look back four weeks for quiet projects, plus the week itself.
+        if value != 0 and value < MIN_EVENTS_DAYS:
+            raise ValueError(
+                f"expects 0 (keep for ever) or at least {MIN_EVENTS_DAYS} days: the project "
+                "digests read five weeks of mirror events"
+            )
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

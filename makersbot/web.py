@@ -10,9 +10,9 @@ from slack_bolt.adapter.flask.handler import to_flask_response
 from sqlalchemy.exc import SQLAlchemyError
 
 from makersbot.app import Bot, build
+from makersbot.health import HealthCheck
 from makersbot.settings import Settings, load_settings
 from makersbot.slack_requests import SlackEndpoint
-from makersbot.store import health as health_store
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def create_web_app(bot: Bot) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024  # Slack and webhook bodies are small
     slack = SlackEndpoint(bot.bolt_app(), bot.settings.secret("slack_signing_secret") or "")
     app.extensions["makersbot"] = bot
+    health = HealthCheck.for_bot(bot)
 
     @app.post("/slack/events")
     def slack_events() -> Any:
@@ -47,7 +48,8 @@ def create_web_app(bot: Bot) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Any:
-        return health(bot)
+        status, body = health.report()  # makersbot/health.py says when it is 503
+        return jsonify(body), status
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Any:
@@ -101,30 +103,6 @@ def _settle_memory(bot: Bot) -> None:
 
 def _headers() -> dict[str, str]:
     return {name.lower(): value for name, value in request.headers.items()}
-
-
-def health(bot: Bot) -> tuple[Response, int]:
-    """`GET /healthz`: database reachable, outbox depth, last scheduler run."""
-    try:
-        with bot.db.session(read_only=True) as session:
-            depth = bot.outbox.depth(session)
-            last = health_store.last_scheduler_run(session)
-    except Exception:  # noqa: BLE001 - any failure means the database is not usable
-        log.warning("health check: database unreachable")
-        body = {
-            "status": "error",
-            "database": "error",
-            "outbox_depth": None,
-            "last_scheduler_run": None,
-        }
-        return jsonify(body), 503
-    ok: dict[str, object] = {
-        "status": "ok",
-        "database": "ok",
-        "outbox_depth": depth,
-        "last_scheduler_run": last.isoformat() if last else None,
-    }
-    return jsonify(ok), 200
 
 
 def create_app(settings: Settings | None = None) -> Flask:

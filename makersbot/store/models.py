@@ -347,3 +347,27 @@ class QuietSpell(SQLModel, table=True):
     flagged_at: datetime = Field(default_factory=utcnow)
     # When the resurfacing run saw activity again and refreshed the card; None while quiet.
     resumed_at: datetime | None = None
+
+
+class WorkerHeartbeat(SQLModel, table=True):
+    """A process doing background work (`serve` or `worker`) says it is alive, for /healthz.
+
+    One row per process, beaten every few seconds. It also carries what Slack said of the bot
+    token at the process's last `auth.test`, so that /healthz in any process can report a
+    rejected token without calling Slack itself.
+    """
+
+    __tablename__ = "worker_heartbeat"
+
+    process: str = Field(primary_key=True, max_length=200)  # host:pid
+    started_at: datetime = Field(default_factory=utcnow)
+    beat_at: datetime = Field(default_factory=utcnow, index=True)
+    slack_checked_at: datetime | None = None
+    # Slack's refusal of the token at the last check (one line, no token); None = accepted
+    # or not known (Slack unreachable, or not checked yet).
+    slack_rejected: str | None = Field(default=None, max_length=300)
+
+
+# Retention deletes by age: these let each batch find the oldest rows without a table scan.
+Index("ix_seen_request_seen_at", SeenRequest.__table__.c.seen_at)  # type: ignore[attr-defined]
+Index("ix_slack_message_updated_at", SlackMessage.__table__.c.updated_at)  # type: ignore[attr-defined]
