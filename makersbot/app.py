@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import requests
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -37,7 +39,7 @@ from makersbot.services.delivery_sources import github_source, trello_source
 from makersbot.services.digest import DigestService
 from makersbot.services.forgotten import ForgottenProjects
 from makersbot.services.identity_admin import IdentityAdmin
-from makersbot.services.identity_proof import IdentityProofs
+from makersbot.services.identity_proof import IdentityProofs, start_thread
 from makersbot.services.identity_slack import SlackDirectory
 from makersbot.services.link_sources import GitHubApi, GitHubLinks, TrelloApi, TrelloLinks
 from makersbot.services.links import LinkService
@@ -68,6 +70,17 @@ def slack_client(settings: Settings, token: str | None = None) -> WebClient:
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+@dataclass(frozen=True)
+class ProofTransport:
+    """How proving a GitHub or Trello account reaches them and waits for the person: in
+    production, the network, a thread and real sleeps. The offline console answers over an
+    in-process `http` session, runs the poll after the line and waits on its own clock."""
+
+    http: requests.Session | None = None
+    background: Callable[[Callable[[], None]], None] = start_thread
+    sleep: Callable[[float], None] = time.sleep
 
 
 @dataclass
@@ -158,6 +171,7 @@ def build(
     per_channel_interval: float | None = None,
     github_gateway: GitHubApi | None = None,
     trello_gateway: TrelloApi | None = None,
+    proof_transport: ProofTransport | None = None,
 ) -> Bot:
     """Wire the bot; start nothing. Tests and the console pass their own Slack client and
     clock; `per_channel_interval` overrides SLACK_CHANNEL_PACE (the console has no limit)."""
@@ -203,7 +217,7 @@ def build(
             admins=settings.admins,
             claim=claim,
             privacy=privacy,
-            proofs=_identity_proofs(settings, db, people, clock),
+            proofs=_identity_proofs(settings, db, people, clock, proof_transport),
             identity_admin=IdentityAdmin(db, people, publisher, resolve=projects.split_ref),
         ),
         actions=Actions(projects, claim=claim, admins=settings.admins, privacy=privacy),
@@ -237,15 +251,30 @@ def _people_service(
 
 
 def _identity_proofs(
-    settings: Settings, db: Database, people: PeopleService, clock: Clock
+    settings: Settings,
+    db: Database,
+    people: PeopleService,
+    clock: Clock,
+    transport: ProofTransport | None,
 ) -> IdentityProofs:
     client_id, key = settings.github_oauth_client_id, settings.secret("trello_api_key")
+    io = transport or ProofTransport()
     github = None
     if client_id:
         oauth_url = settings.github_oauth_url or oauth_base_url(settings.github_api_url)
-        github = DeviceFlow(client_id, oauth_url=oauth_url, api_url=settings.github_api_url)
-    trello = TrelloMembers(settings.trello_api_url, key) if key else None
-    return IdentityProofs(db, people, github=github, trello=trello, clock=clock)
+        github = DeviceFlow(
+            client_id, oauth_url=oauth_url, api_url=settings.github_api_url, http=io.http
+        )
+    trello = TrelloMembers(settings.trello_api_url, key, http=io.http) if key else None
+    return IdentityProofs(
+        db,
+        people,
+        github=github,
+        trello=trello,
+        clock=clock,
+        sleep=io.sleep,
+        background=io.background,
+    )
 
 
 def _request_claimer(db: Database) -> Callable[[str], bool]:

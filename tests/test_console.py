@@ -51,7 +51,15 @@ def test_a_person_can_start_join_list_and_adopt(sqlite_url: str) -> None:
             "/makers list",
         ],
     )
-    assert "You are with Guildford Borough Council." in out
+    # Each council picked comes with a Slack e-mail at its domain, which verifies it.
+    for council, email in (
+        ("Guildford Borough Council", "alice@guildford.gov.uk"),
+        ("Woking Borough Council", "bob@woking.gov.uk"),
+        ("Leeds City Council", "carol@leeds.gov.uk"),
+    ):
+        assert f"[console] {council}: verified by your e-mail {email} (offline)." in out
+        domain = email.split("@")[1]
+        assert f"You are with {council}, verified by your Slack e-mail ({domain})." in out
     assert "[slack] created channel #makers-bin-day-reminders" in out
     assert "[posted in #makers-bin-day-reminders]\n  == Bin day reminders ==" in out
     assert "[slack] pinned in #makers-bin-day-reminders" in out
@@ -133,7 +141,7 @@ def test_user_and_name_given_are_not_asked_again(sqlite_url: str) -> None:
     out = run_console(sqlite_url, ["Woking", "/makers list"], user_id="U002", user_name="priya")
     assert "Who are you?" not in out
     assert "You are @priya (U002), with no council yet" in out
-    assert "You are with Woking Borough Council." in out
+    assert "You are with Woking Borough Council, verified by your Slack e-mail" in out
 
 
 def test_console_command_line_does_not_ask_who_you_are(tmp_path: Path) -> None:

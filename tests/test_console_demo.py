@@ -22,6 +22,16 @@ def test_the_demo_plays_a_week_and_ends_with_the_digest_and_its_chart(tmp_path: 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     key_lines = [
+        # Trust as in production: councils verified by Slack e-mails at their domains, logins
+        # typed as claims and then proven (GitHub's device flow, a Trello token).
+        "[console] Guildford Borough Council: verified by your e-mail alice@guildford.gov.uk "
+        "(offline).",
+        "You are with Woking Borough Council, verified by your Slack e-mail (woking.gov.uk).",
+        "credited to nobody until you prove it with `/makers iam github`.",
+        "[github] You sign in to GitHub as priya-codes and enter the code ",
+        "[posted in a DM to @priya]\n  Your GitHub account is `priya-codes`, proven.",
+        "Your Trello account is `priya_w`, proven.",
+        "Your GitHub account is `sam-leeds`, proven.",
         # The start form, filled in by the script, and the pinned card.
         "  Project name: Bin day reminders",
         "[posted in #makers-bin-day-reminders]\n  == Bin day reminders ==",

@@ -18,14 +18,22 @@ from tests.conftest import make_settings
 
 MONDAY = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
 
+# Any well-formed token pasted at the console is one Trello's page showed the person pasting it.
+TRELLO_TOKEN = "ATTA" + "0123456789abcdef" * 2
+
+# Councils verified by their Slack e-mails; logins typed, then proven as in production (typed
+# alone, they would credit nobody).
 SETUP = [
     "/makers iam council Guildford",
     "/makers iam github alice-gfd",
+    "/makers iam github",
     "/makers start Bin day reminders",
     ":as priya",
     "/makers iam council Woking",
     "/makers iam github priya-codes",
+    "/makers iam github",
     "/makers iam trello priya_w",
+    f"/makers iam trello token {TRELLO_TOKEN}",
     "/makers join bin-day-reminders",
     ":as alice",
 ]

@@ -92,11 +92,19 @@ class DeviceFlowError(IntegrationError):
 class DeviceFlow:
     """A client of GitHub's device flow for one OAuth app (`GITHUB_OAUTH_CLIENT_ID`)."""
 
-    def __init__(self, client_id: str, *, oauth_url: str, api_url: str) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        *,
+        oauth_url: str,
+        api_url: str,
+        http: requests.Session | None = None,
+    ) -> None:
         self.client_id = client_id
         self.oauth_url = oauth_url.rstrip("/")
         self.api_url = api_url.rstrip("/")
-        self.http = requests.Session()
+        # The transport can be swapped: the offline console answers these calls in-process.
+        self.http = http or requests.Session()
 
     def request_code(self) -> DeviceCode:
         """Start a flow; DeviceFlowError when GitHub refuses (e.g. `device_flow_disabled`)."""

@@ -41,10 +41,11 @@ class InvalidToken(IntegrationError):
 class TrelloMembers:
     """Who a Trello token belongs to, for the bot's API key (`TRELLO_API_KEY`)."""
 
-    def __init__(self, api_url: str, api_key: str) -> None:
+    def __init__(self, api_url: str, api_key: str, *, http: requests.Session | None = None) -> None:
         self.api_url = api_url.rstrip("/")
         self._key = api_key
-        self.http = requests.Session()
+        # The transport can be swapped: the offline console answers members/me in-process.
+        self.http = http or requests.Session()
 
     def authorize_url(self, *, app_name: str = "makersbot") -> str:
         """The page where a person lets the bot read their account for an hour and gets a

@@ -2,7 +2,10 @@
 
 People type `/makers …` lines; the bot's acknowledgements, replies, channel posts and card
 updates are printed as readable text. `:github …` and `:trello …` play those services' side
-through the same webhook intake and mirror as production. It uses the configured database.
+through the same webhook intake and mirror as production. Trust runs as in production too:
+the console's Slack gives each person a confirmed e-mail at the council they pick, and its
+GitHub and Trello answer the sign-ins that prove a login (`trust.py`, `accounts.py`). It uses
+the configured database.
 """
 
 from makersbot.console.repl import Console

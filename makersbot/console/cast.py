@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from makersbot.db import Database
+from makersbot.domain.people import TOOLS
 from makersbot.store import people as people_store
 from makersbot.store.models import Person, Project
 
@@ -32,9 +33,11 @@ class Member:
     slack_user_id: str
     name: str
     council: str | None = None
+    council_verified: bool = False
     github: str | None = None
     trello: str | None = None
     admin: bool = False
+    proven: frozenset[str] = frozenset()  # the tools whose login is proven or confirmed
 
 
 def derived_id(name: str) -> str:
@@ -107,28 +110,34 @@ class Cast:
 
     def members(self) -> list[Member]:
         """Everyone in the session, with what the bot knows of them."""
-        found: list[Member] = []
         with self.db.session(read_only=True) as session:
-            for user_id, name in self.names.items():
-                person = people_store.get_person(session, slack_user_id=user_id)
-                council = None
-                if person is not None and person.council_code:
-                    row = people_store.councils_by_code(session, codes=[person.council_code])
-                    council = row[person.council_code].name if row else None
-                found.append(
-                    Member(
-                        slack_user_id=user_id,
-                        name=name,
-                        council=council,
-                        github=person.github_login if person else None,
-                        trello=person.trello_username if person else None,
-                        admin=user_id in self.admins,
-                    )
-                )
-        return found
+            return [
+                _member(session, user_id, name, admin=user_id in self.admins)
+                for user_id, name in self.names.items()
+            ]
 
     def member(self, user_id: str) -> Member:
         return next(m for m in self.members() if m.slack_user_id == user_id)
+
+
+def _member(session: Session, user_id: str, name: str, *, admin: bool) -> Member:
+    person = people_store.get_person(session, slack_user_id=user_id)
+    if person is None:
+        return Member(slack_user_id=user_id, name=name, admin=admin)
+    council = None
+    if person.council_code:
+        row = people_store.councils_by_code(session, codes=[person.council_code])
+        council = row[person.council_code].name if row else None
+    return Member(
+        slack_user_id=user_id,
+        name=name,
+        council=council,
+        council_verified=people_store.council_verified(person),
+        github=person.github_login,
+        trello=person.trello_username,
+        admin=admin,
+        proven=frozenset(t for t in TOOLS if people_store.login_verified(person, t)),
+    )
 
 
 def slack_names(db: Database) -> dict[str, str]:
@@ -145,14 +154,21 @@ def slack_names(db: Database) -> dict[str, str]:
 def describe(member: Member, *, you: bool = False) -> str:
     """One line: `@alice (U0ALICE) · Guildford Borough Council · GitHub alice · admin`."""
     parts = [f"@{member.name} ({member.slack_user_id})"]
-    parts.append(member.council or "no council yet")
-    if member.github:
-        parts.append(f"GitHub {member.github}")
-    if member.trello:
-        parts.append(f"Trello {member.trello}")
+    parts.append(council_words(member) or "no council yet")
+    for tool, login in (("GitHub", member.github), ("Trello", member.trello)):
+        if login:
+            claimed = "" if tool.lower() in member.proven else " (not proven)"
+            parts.append(f"{tool} {login}{claimed}")
     if member.admin:
         parts.append("admin")
     return ("you: " if you else "") + " · ".join(parts)
+
+
+def council_words(member: Member) -> str | None:
+    """The member's council, marked when it is a claim nobody has verified yet."""
+    if member.council is None or member.council_verified:
+        return member.council
+    return f"{member.council} (not verified yet)"
 
 
 def _clean(name: str) -> str:

@@ -22,17 +22,22 @@ from makersbot.settings import Settings
 START = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)  # a Monday; London is on GMT in November
 
 SCRIPT = """\
-# Monday 16 November. Alice, of Guildford, starts a project with the form.
+# Monday 16 November. Alice, of Guildford: her Slack e-mail there verifies her council.
 /makers iam council Guildford
+# A typed GitHub login is only a claim: she proves it on GitHub's page (the console plays her).
 /makers iam github alice-gfd
+/makers iam github
+# Now she starts a project with the form.
 /makers start
 Bin day reminders
 Tell residents which bin goes out, by text or email
-# Priya, of Woking, joins it from the card's button and links her accounts.
+# Priya, of Woking, proves her GitHub and Trello accounts and joins from the card's button.
 :as priya
 /makers iam council Woking
 /makers iam github priya-codes
+/makers iam github
 /makers iam trello priya_w
+/makers iam trello token ATTAofflineTokenFromTrellosPage0001
 :click join bin-day-reminders
 # Alice links the project's repository and board: the bot mirrors them from now on.
 :as alice
@@ -53,6 +58,7 @@ Tell residents which bin goes out, by text or email
 :as sam
 /makers iam council Leeds
 /makers iam github sam-leeds
+/makers iam github
 /makers adopt bin-day-reminders
 :github fork bin-day-reminders
 # Thursday. Priya starts a second project; Alice reports how the first is going.

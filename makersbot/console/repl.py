@@ -14,10 +14,12 @@ from typing import Any, TextIO
 from slack_sdk.errors import SlackApiError
 
 from makersbot.console import forms
-from makersbot.console.cast import Cast, CastError, describe
+from makersbot.console.accounts import SignedIn
+from makersbot.console.cast import Cast, CastError, council_words, describe
 from makersbot.console.play import PlayError, play_github, play_trello
 from makersbot.console.session import CHARTS_DIR, ConsoleClock, Session
 from makersbot.console.text import blocks_as_text, indent
+from makersbot.console.trust import ConsoleTrust
 from makersbot.domain.projects import JOIN_ACTION
 from makersbot.settings import Settings
 
@@ -34,6 +36,9 @@ Console commands:
   :as <name>                  be someone else (a new name is a new person: :as priya)
   :as <user id> <name>        be someone with a given Slack id (:as U002 priya)
   :admin                      be an admin for this session (for /makers digest now)
+  :email <address>            your Slack e-mail. Picking a council gives you one at its
+                              domain, which verifies it; set one elsewhere first to stay
+                              unverified (:email pat@consultancy.example)
   :in <#channel|->            type your commands in a channel (- for none)
   :click join <project>       press the Join button on a project card
   :home                       open the bot's Home tab
@@ -72,6 +77,8 @@ class Console:
         )
         self.bot, self.slack = self.session.bot, self.session.slack
         self.cast = Cast(self.bot.db, self.session.settings.admins)
+        self.trust = ConsoleTrust(self.session, self.print)
+        self.session.accounts.at_keyboard = self.signed_in
         # Nobody said who they are: ask, unless the command line did.
         self.introduce = introduce
         self.ask_name = introduce and user_id is None and user_name is None
@@ -153,13 +160,18 @@ class Console:
     def whoami(self) -> str:
         """Name, Slack id, council and admin status, with how to change each."""
         me = self.cast.member(self.user_id)
-        council = me.council or "no council yet (/makers iam council <name>)"
+        council = council_words(me) or "no council yet (/makers iam council <name>)"
         admin = (
             "You are an admin (/makers digest now works for you)."
             if me.admin
             else "You are not an admin: :admin makes you one for this session."
         )
         return f"You are @{me.name} ({me.slack_user_id}), with {council}. {admin}"
+
+    def signed_in(self) -> SignedIn:
+        """Who you are on the console's GitHub and Trello: the login you typed, or your name."""
+        me = self.cast.member(self.user_id)
+        return SignedIn(github=me.github or me.name, trello=me.trello or me.name)
 
     # One line ----------------------------------------------------------------------------
 
@@ -198,10 +210,12 @@ class Console:
                 if "MAKERS_ADMINS" in shown and self.user_id not in self.cast.admins:
                     self.print("[console] Type :admin to be an admin for this session.")
 
+        self.trust.before(self.user_id, self.user_name, text)
         self.bot.commands.dispatch(ack=ack, body=body, respond=ack, client=self.slack)
         while self.slack.opened_views:
             view = self.slack.opened_views.pop(0)
             forms.fill_in(self, view)
+        self.trust.after(text)
 
     # Console commands --------------------------------------------------------------------
 
@@ -213,6 +227,7 @@ class Console:
             "click": self._click,
             "home": lambda _: self._home(),
             "admin": lambda _: self._admin(),
+            "email": lambda rest: self.trust.set_email(self.user_id, rest),
             "whoami": lambda _: self.print(self.whoami()),
             "people": lambda _: self._people(),
             "channel": self._channel,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import SecretStr
 
-from makersbot.app import Bot, build
+from makersbot.app import Bot, ProofTransport, build
+from makersbot.console import accounts
+from makersbot.console.accounts import ConsoleAccounts
 from makersbot.console.github import ConsoleGitHub
 from makersbot.console.slack import ConsoleSlack, Printer
 from makersbot.console.trello import ConsoleTrello
@@ -42,7 +45,8 @@ class ConsoleClock:
 
 def session_settings(settings: Settings) -> Settings:
     """The settings with what the console plays filled in: webhook secrets the stand-ins
-    sign with, a public URL to register hooks for, a hub channel, and no pace limit."""
+    sign with, a public URL to register hooks for, a hub channel, no pace limit, and a
+    GitHub OAuth app and Trello key, so that accounts are proven as in production."""
     return settings.model_copy(
         update={
             "github_webhook_secret": SecretStr(secrets.token_hex(16)),
@@ -50,6 +54,11 @@ def session_settings(settings: Settings) -> Settings:
             "public_url": CONSOLE_URL,
             "digest_channel": settings.digest_channel or HUB,
             "slack_channel_pace": 0.0,
+            "github_oauth_client_id": accounts.CLIENT_ID,
+            "github_oauth_url": accounts.GITHUB_URL,
+            "github_api_url": accounts.GITHUB_API_URL,
+            "trello_api_key": SecretStr(accounts.TRELLO_KEY),
+            "trello_api_url": accounts.TRELLO_API_URL,
         }
     )
 
@@ -71,6 +80,10 @@ class Session:
         self.trello = ConsoleTrello(
             lambda h, b: self.bot.deliveries.accept_trello(h, b), trello_secret, clock, clock.wait
         )
+        self.accounts = ConsoleAccounts()
+        # A proof's poll waits for the line that started it to finish (the person enters
+        # GitHub's code first), then runs in this thread; its waits move the console's clock.
+        self._proofs_waiting: list[Callable[[], None]] = []
         self.bot: Bot = build(
             self.settings,
             client=self.slack,
@@ -78,6 +91,11 @@ class Session:
             per_channel_interval=0,
             github_gateway=self.github,
             trello_gateway=self.trello,
+            proof_transport=ProofTransport(
+                http=self.accounts.http(),
+                background=self._proofs_waiting.append,
+                sleep=lambda seconds: clock.wait(timedelta(seconds=seconds)),
+            ),
         )
         if self.bot.db.is_sqlite:
             self.bot.db.upgrade()
@@ -109,8 +127,10 @@ class Session:
         self.bot.digest.admins = admins
 
     def settle(self) -> None:
-        """Let the bot finish what the last line started: process webhook deliveries, send
-        the outbox, upload a digest's chart; until nothing is left."""
+        """Let the bot finish what the last line started: finish proving an account, process
+        webhook deliveries, send the outbox, upload a digest's chart; until nothing is left."""
+        while self._proofs_waiting:
+            self._proofs_waiting.pop(0)()
         for _ in range(10):
             done = self.deliveries.run_once()
             done += self.outbox.run_once()

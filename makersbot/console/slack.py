@@ -17,6 +17,7 @@ from makersbot.console.text import blocks_as_text, indent
 
 Printer = Callable[[str], None]
 BOT_USER = "UBOT"
+TEAM = "TCONSOLE"  # the one workspace of the console: the bot's and everyone's
 
 
 class ConsoleSlack(WebClient):
@@ -24,7 +25,9 @@ class ConsoleSlack(WebClient):
 
     Channels, members and the first line of every message are kept, so thread replies can
     say which message they answer. Forms the bot opens wait in `opened_views` for the
-    console to fill in; a chart upload is saved as a PNG in `charts_dir`.
+    console to fill in; a chart upload is saved as a PNG in `charts_dir`. Everyone is a
+    member of the bot's own workspace, and `emails` holds the addresses Slack has confirmed
+    for them (`users.info`), which is what verifies a council.
     """
 
     def __init__(self, out: Printer, *, charts_dir: Path) -> None:
@@ -33,6 +36,7 @@ class ConsoleSlack(WebClient):
         self.charts_dir = charts_dir
         self.channels: dict[str, dict[str, Any]] = {}
         self.users: dict[str, str] = {BOT_USER: "makersbot"}
+        self.emails: dict[str, str] = {}  # Slack id → confirmed e-mail address
         self.opened_views: list[dict[str, Any]] = []
         self.saved_charts: list[Path] = []
         self._headlines: dict[str, str] = {}  # ts → first line, for "in the thread of …"
@@ -97,7 +101,25 @@ class ConsoleSlack(WebClient):
         return response
 
     def _auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "user_id": BOT_USER, "bot_id": "BBOT", "team_id": "TCONSOLE"}
+        return {"ok": True, "user_id": BOT_USER, "bot_id": "BBOT", "team_id": TEAM}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user") or "")
+        if user_id not in self.users:
+            return {"ok": False, "error": "user_not_found"}
+        name = self.users[user_id]
+        profile = {"real_name": name, "display_name": name}
+        if user_id in self.emails:
+            profile["email"] = self.emails[user_id]
+        user = {
+            "id": user_id,
+            "team_id": TEAM,
+            "name": name,
+            "is_bot": user_id == BOT_USER,
+            "is_email_confirmed": user_id in self.emails,
+            "profile": profile,
+        }
+        return {"ok": True, "user": user}
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = str(args["name"])
