@@ -178,6 +178,7 @@ def build(
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
+    links.channel_private = SlackGateway(client).is_private
     claim = _request_claimer(db)
     return Bot(
         settings=settings,
