@@ -219,6 +219,12 @@ def _trello_keys(secret: str | None, callback_url: str | None) -> Keys:
     return keys
 
 
+def callback_token(url: str) -> str | None:
+    """The link token a Trello callback URL ends in (`…/trello/webhook/<token>`), if any."""
+    head, found, token = url.rpartition("/trello/webhook/")
+    return token if found and token and "/" not in token else None
+
+
 def trello_source(secret: str | None, callback_url: str | None) -> DeliverySource:
     """`POST /trello/webhook[/<token>]`: signed with TRELLO_API_SECRET over the body and the
     callback URL (so both are needed), deduplicated on the action id. `callback_url` is the
