@@ -320,14 +320,14 @@ class Commands:
 
     @subcommand("link <project> github|trello <repo or board> [filters]", inline=False)
     def link(self, actor: Actor, args: str) -> Message:
-        """Mirror a GitHub repo or Trello board into the project's channel."""
+        """Mirror a GitHub repo or Trello board (a private one only into a private channel)."""
         if not args:
             raise Usage
         return reply(self.links.link(actor, args))
 
     @subcommand("unlink <project> github|trello <repo or board>", inline=False)
     def unlink(self, actor: Actor, args: str) -> Message:
-        """Stop mirroring a repo or board."""
+        """Stop mirroring a repo or board: its items and webhook go, and the channel is told."""
         if not args:
             raise Usage
         return reply(self.links.unlink(actor, args))

@@ -195,6 +195,7 @@ def build(
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
     privacy = PrivacyService(db, SlackGateway(client), outbox, publisher, clock)
+    links.channel_private = SlackGateway(client).is_private
     claim = _request_claimer(db)
     return Bot(
         settings=settings,

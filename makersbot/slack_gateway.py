@@ -159,6 +159,14 @@ class SlackGateway:
                 return str(channel["id"])
         return None
 
+    def is_private(self, channel: str) -> bool:
+        """Whether a channel is private (conversations.info); False when Slack will not say."""
+        try:
+            found = self.client.conversations_info(channel=channel)["channel"]
+        except SlackApiError:
+            return False
+        return bool(found.get("is_private")) if isinstance(found, dict) else False
+
     def permalink(self, channel: str, ts: str) -> str:
         """A link to a message; when Slack will not say, the link Slack's own links redirect to."""
         try:

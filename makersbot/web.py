@@ -46,6 +46,16 @@ def create_web_app(bot: Bot) -> Flask:
         status, text = bot.deliveries.accept_trello(_headers(), request.get_data())
         return Response(text + "\n", status=status, mimetype="text/plain")
 
+    @app.route("/trello/webhook/<token>", methods=["HEAD", "GET"])
+    def trello_link_check(token: str) -> Any:
+        return Response("", status=200)
+
+    @app.post("/trello/webhook/<token>")
+    def trello_link_webhook(token: str) -> Any:
+        # A link's own callback: its unguessable token names the one board it may change.
+        status, text = bot.deliveries.accept_trello(_headers(), request.get_data(), token)
+        return Response(text + "\n", status=status, mimetype="text/plain")
+
     @app.get("/healthz")
     def healthz() -> Any:
         status, body = health.report()  # makersbot/health.py says when it is 503

@@ -29,6 +29,10 @@ REPO = "Codertocat/Hello-World"
 BOARD = "53582e2da0fac5676a714277"  # the board of Zulip's Trello fixtures
 ALICE = Actor(slack_user_id="U0ALICE", display_name="alice", request_key="t-start")
 
+# The fakes behind the bot built last: a delivery is signed as GitHub or Trello would sign
+# it, with the secret or callback of the hook the bot registered (see `github_delivery`).
+_WORLD: dict[str, Any] = {}
+
 
 def fixture(path: str) -> dict[str, Any]:
     data = json.loads((FIXTURES / path).read_text())
@@ -59,6 +63,7 @@ def mirror_bot(
     )
     bot = build(settings, clock=clock, per_channel_interval=0)
     bot.db.upgrade()
+    _WORLD.update(github=github, trello=trello)
     return bot
 
 
@@ -87,7 +92,44 @@ def github_delivery(
     event: str, payload: dict[str, Any], delivery: str | None = None
 ) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload).encode()
-    return body, github_headers(GITHUB_SECRET, body, event, delivery or str(uuid.uuid4()))
+    secret, hook_id = _github_hook(payload)
+    headers = github_headers(secret, body, event, delivery or str(uuid.uuid4()))
+    if hook_id is not None:
+        headers["X-GitHub-Hook-ID"] = hook_id
+    return body, headers
+
+
+def _live(name: str) -> Any:
+    """The fake of the current test (a fake of an earlier test has been stopped)."""
+    fake = _WORLD.get(name)
+    return fake if fake is not None and fake._thread is not None else None
+
+
+def _github_hook(payload: dict[str, Any]) -> tuple[str, str | None]:
+    """The secret and id of the hook the bot made on the payload's repository, if any;
+    else GITHUB_WEBHOOK_SECRET (an older hook)."""
+    fake = _live("github")
+    repo = payload.get("repository")
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    if fake is None or not isinstance(name, str) or name.lower() not in fake._hooks:
+        return GITHUB_SECRET, None
+    hooks = fake.hooks(name)
+    if not hooks:
+        return GITHUB_SECRET, None
+    return str(hooks[0]["config"]["secret"]), str(hooks[0]["id"])
+
+
+def deliver_trello(bot: Bot, payload: dict[str, Any]) -> tuple[int, str]:
+    """Deliver as Trello would: on the callback of the hook the bot made on the board."""
+    fake = _live("trello")
+    model = payload.get("model")
+    board = model.get("id") if isinstance(model, dict) else None
+    hooks = [h for h in fake.webhooks.values() if h["idModel"] == board] if fake else []
+    url = hooks[0]["callbackURL"] if hooks else TRELLO_CALLBACK
+    token = url.removeprefix(TRELLO_CALLBACK + "/") if url != TRELLO_CALLBACK else None
+    body = json.dumps(payload).encode()
+    headers = trello_headers(TRELLO_SECRET, body, url)
+    return bot.deliveries.accept_trello(lower(headers), body, token)
 
 
 def trello_delivery(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

@@ -228,6 +228,8 @@ def test_public_catalogue_off_answers_404_everywhere(closed: Bot) -> None:
         "/assets/govuk/govuk-frontend.min.css",
     ):
         assert http.get(path).status_code == 404, path
-    assert http.get("/healthz").status_code == 200
+    # The health route is still served (the world's unsent messages may make it report 503).
+    health = http.get("/healthz")
+    assert health.status_code in (200, 503) and health.get_json()["database"] == "ok"
     # Slack's endpoint is still there: an unsigned request is refused, not missing.
     assert http.post("/slack/events", data="x").status_code == 401

@@ -39,6 +39,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "conversations_join": "channels:join",
     "conversations_list": "channels:read",
     "conversations_history": "channels:history",
+    "conversations_info": "groups:read",  # whether a project channel is private
     "conversations_replies": "channels:history",
     "conversations_open": "im:write",
     "files_completeUploadExternal": "files:write",

@@ -50,6 +50,7 @@ class IssuePoll:
 
 
 _REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _MAX_PAGES = 100  # 10,000 issues per poll: a runaway Link chain must end somewhere
 
@@ -148,6 +149,23 @@ class GitHubGateway:
                 "web", config, events=list(events), active=True
             )
             return str(hook.id)
+
+    def permission(self, full_name: str, login: str) -> str:
+        """What `login` may do in the repository: admin, maintain, write, triage, read or
+        none (GitHub's collaborator permission; a login GitHub does not know is "none")."""
+        name = _repo_name(full_name)
+        if not _LOGIN.fullmatch(login):
+            return "none"
+        path = f"/repos/{name}/collaborators/{login}/permission"
+        try:
+            with self._errors(f"reading {login}'s permission on {name}"):
+                _, data = self._github.requester.requestJsonAndCheck("GET", path)
+        except IntegrationError as error:
+            if error.status == 404:
+                return "none"
+            raise
+        found = data.get("permission") if isinstance(data, dict) else None
+        return found if isinstance(found, str) else "none"
 
     def delete_hook(self, full_name: str, hook_id: str) -> None:
         """Delete a webhook (a hook already gone answers 404: `IntegrationError` status 404)."""

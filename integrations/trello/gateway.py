@@ -142,6 +142,8 @@ class BoardInfo:
     name: str
     url: str
     short_link: str
+    # Anything but a public board: private, or visible to a workspace or enterprise only.
+    private: bool = False
 
 
 class TrelloGateway:
@@ -152,14 +154,24 @@ class TrelloGateway:
 
     def board(self, ref: str) -> BoardInfo:
         """A board from its URL (https://trello.com/b/<shortLink>/…), short link or id."""
-        query = {"fields": "name,url,shortLink"}
-        found = Board.model_validate(self._rest.get_object("board lookup", board_path(ref), query))
+        query = {"fields": "name,url,shortLink,prefs"}
+        raw = self._rest.get_object("board lookup", board_path(ref), query)
+        found = Board.model_validate(raw)
+        prefs = raw.get("prefs")
+        level = prefs.get("permissionLevel") if isinstance(prefs, dict) else None
         return BoardInfo(
             id=found.id,
             name=found.name,
             url=found.url or f"https://trello.com/b/{found.short_link}",
             short_link=found.short_link,
+            private=level != "public",  # unknown counts as private: never leak by default
         )
+
+    def board_members(self, board_id: str) -> tuple[str, ...]:
+        """The usernames of a board's members, lower case."""
+        path = f"/boards/{quote(board_id, safe='')}/members"
+        members = self._rest.get_list("board members", path, {"fields": "username"})
+        return tuple(str(m.get("username", "")).lower() for m in members if m.get("username"))
 
     def create_webhook(self, board_id: str, callback_url: str, description: str) -> str:
         """Register a webhook on a board; returns its id. Trello HEADs the URL first."""

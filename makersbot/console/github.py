@@ -331,6 +331,7 @@ class ConsoleGitHub:
             headers = {
                 "x-github-event": event,
                 "x-github-delivery": str(uuid.uuid4()),
+                "x-github-hook-id": hook.id,  # GitHub names the hook it delivers for
                 "x-hub-signature-256": sign(hook.secret, body),
                 "content-type": "application/json",
             }

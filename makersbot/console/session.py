@@ -18,6 +18,7 @@ from makersbot.console.github import ConsoleGitHub
 from makersbot.console.slack import ConsoleSlack, Printer
 from makersbot.console.trello import ConsoleTrello
 from makersbot.loops import DeliveryLoop, OutboxLoop
+from makersbot.services.delivery_sources import callback_token
 from makersbot.settings import Settings
 from makersbot.store import projects as project_store
 from makersbot.store.models import utcnow
@@ -78,7 +79,10 @@ class Session:
             lambda h, b: self.bot.deliveries.accept_github(h, b), clock, clock.wait
         )
         self.trello = ConsoleTrello(
-            lambda h, b: self.bot.deliveries.accept_trello(h, b), trello_secret, clock, clock.wait
+            lambda h, b, url: self.bot.deliveries.accept_trello(h, b, callback_token(url)),
+            trello_secret,
+            clock,
+            clock.wait,
         )
         self.accounts = ConsoleAccounts()
         # A proof's poll waits for the line that started it to finish (the person enters

@@ -28,7 +28,8 @@ from integrations.trello.webhook import parse_action
 
 Clock = Callable[[], datetime]
 Advance = Callable[[timedelta], None]
-Intake = Callable[[Mapping[str, str], bytes], tuple[int, str]]
+# (headers, body, the callback URL it was sent to: a link's own ends in its token)
+Intake = Callable[[Mapping[str, str], bytes, str], tuple[int, str]]
 
 # (name, lists, cards already on it: (name, list)).
 DEFAULT_BOARDS: tuple[tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]], ...] = (
@@ -304,5 +305,5 @@ class ConsoleTrello:
         for hook in self.webhooks.values():
             if hook.board_id == board.id:
                 headers = {"x-trello-webhook": sign(self.secret, body, hook.callback_url)}
-                answers.append(self.intake(headers, body))
+                answers.append(self.intake(headers, body, hook.callback_url))
         return Happened(what, tuple(answers))

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
 from makersbot.intake import DeliveryIntake
-from makersbot.services.delivery_sources import DeliverySource, Envelope, json_object
+from makersbot.services.delivery_sources import DeliverySource, Envelope, admit, json_object
 from makersbot.services.mirror import MirrorService
 from makersbot.store import deliveries as delivery_store
 from makersbot.store.models import Delivery, utcnow
@@ -49,28 +49,24 @@ class DeliveryService:
         """Verify and store one GitHub delivery; the answer for the HTTP route."""
         return self.accept("github", headers, body)
 
-    def accept_trello(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
-        """Verify and store one Trello delivery; the answer for the HTTP route."""
-        return self.accept("trello", headers, body)
+    def accept_trello(
+        self, headers: Mapping[str, str], body: bytes, token: str | None = None
+    ) -> tuple[int, str]:
+        """Verify and store one Trello delivery (on `/trello/webhook/<token>` when given)."""
+        return self.accept("trello", headers, body, token)
 
-    def accept(self, name: str, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
+    def accept(
+        self, name: str, headers: Mapping[str, str], body: bytes, token: str | None = None
+    ) -> tuple[int, str]:
         """Verify and store one delivery from source `name`; the answer for the HTTP route.
 
-        `headers` has lower-case names (HTTP header names are case-insensitive).
+        `headers` has lower-case names (HTTP header names are case-insensitive). Which key
+        may sign it and what it may change: `delivery_sources.admit`.
         """
-        source = self.sources[name]
-        if source.secret is None:
-            return 401, source.unconfigured
-        if not source.verify(source.secret, body, headers):
-            return 401, source.bad_signature
-        envelope = source.identify(headers, body)
+        with self.db.session(read_only=True) as session:
+            envelope = admit(session, self.sources[name], headers, body, token)
         if not isinstance(envelope, Envelope):
             return envelope
-        try:
-            source.parse(envelope.event, envelope.payload)
-        except MalformedPayload as exc:
-            log.info("refused a malformed %s %s delivery: %s", name, envelope.event, exc)
-            return 400, f"malformed payload: {exc}"
         return self._store(name, envelope.delivery_id, envelope.event, body)
 
     def _store(self, source: str, delivery_id: str, event: str, body: bytes) -> tuple[int, str]:

@@ -3,6 +3,14 @@
 `DeliveryService` runs one flow for both (check the signature, read the body, store it,
 process it later); a `DeliverySource` holds the parts that differ. `app.py` builds one per
 integration from the settings.
+
+Which key may sign a delivery, and what it may change (`admit`): a GitHub hook the bot
+registered has its own secret, found by `X-GitHub-Hook-ID`; a hook added by hand is signed
+with its link's secret; a Trello hook calls back on its link's own path. Each such key
+changes only its own repository or board. The global secrets (GITHUB_WEBHOOK_SECRET, the
+old `/trello/webhook` callback) are the fallback for older hooks: they change only
+repositories and boards that an older link (one without keys of its own) mirrors. A signed
+delivery for something no project links is acknowledged and ignored.
 """
 
 from __future__ import annotations
@@ -14,9 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.changes import Change
+from sqlmodel import Session
+
+from integrations.changes import Change, MalformedPayload
 from integrations.github import webhook as github
 from integrations.trello import webhook as trello
+from makersbot.store import links as link_store
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +46,80 @@ Answer = tuple[int, str]
 
 
 @dataclass(frozen=True)
+class Key:
+    """A secret a delivery may be signed with, and what a delivery signed with it may change."""
+
+    secret: str
+    url: str = ""  # Trello: the callback URL, signed along with the body
+    target: str | None = None  # its link's repo or board; None: the global fallback
+
+
+# The keys that may have signed a delivery: (session, lower-case headers, body, path token).
+Keys = Callable[[Session, Mapping[str, str], bytes, str | None], list[Key]]
+
+
+@dataclass(frozen=True)
 class DeliverySource:
     """One integration's webhooks, as the delivery route and processor need them."""
 
     name: str  # "github" or "trello": Delivery.source
-    secret: str | None  # None: its webhooks are refused with `unconfigured`
+    secret: str | None  # the global fallback; None: only links' own keys
     unconfigured: str
-    # Whether the raw body is signed with the secret: (secret, body, lower-case headers).
-    verify: Callable[[str, bytes, Mapping[str, str]], bool]
+    # Whether the raw body is signed with the key: (key, body, lower-case headers).
+    verify: Callable[[Key, bytes, Mapping[str, str]], bool]
     bad_signature: str
     # What a verified delivery is, or the answer to give without storing it.
     identify: Callable[[Mapping[str, str], bytes], Envelope | Answer]
     # Its changes (raises MalformedPayload): (event, payload), as stored.
     parse: Callable[[str, dict[str, Any]], list[Change]]
+    keys: Keys
+
+
+def admit(
+    session: Session,
+    source: DeliverySource,
+    headers: Mapping[str, str],
+    body: bytes,
+    token: str | None = None,
+) -> Envelope | Answer:
+    """A delivery worth storing, or the answer to give without storing it: verified with
+    the key it claims, well formed, and changing only what that key may change."""
+    keys = source.keys(session, headers, body, token)
+    if not keys:
+        return (410, "unknown webhook") if token else (401, source.unconfigured)
+    key = next((key for key in keys if source.verify(key, body, headers)), None)
+    if key is None:
+        return 401, source.bad_signature
+    envelope = source.identify(headers, body)
+    if not isinstance(envelope, Envelope):
+        return envelope
+    try:
+        changes = source.parse(envelope.event, envelope.payload)
+    except MalformedPayload as exc:
+        log.info("refused a malformed %s %s delivery: %s", source.name, envelope.event, exc)
+        return 400, f"malformed payload: {exc}"
+    return _in_scope(session, source.name, key, changes) or envelope
+
+
+def _in_scope(session: Session, name: str, key: Key, changes: list[Change]) -> Answer | None:
+    """None when the key may change everything the delivery changes; else the answer."""
+    containers = {change.container for change in changes}
+    if not containers:
+        return None
+    if key.target is not None:
+        allowed = containers & {key.target}
+    else:
+        allowed = link_store.linked_targets(session, source=name, targets=containers, legacy=True)
+    outside = containers - allowed
+    if not outside:
+        return None
+    if link_store.linked_targets(session, source=name, targets=outside, legacy=False):
+        log.warning("refused a %s delivery signed for another repository or board", name)
+        return 403, "not signed for this repository or board"
+    if not allowed:
+        log.debug("ignored a %s delivery for something no project links", name)
+        return 200, "ignored: not linked"
+    return None
 
 
 def json_object(body: bytes | str) -> dict[str, Any] | None:
@@ -75,19 +147,49 @@ def _identify_github(headers: Mapping[str, str], body: bytes) -> Envelope | Answ
     return Envelope(delivery_id, event, payload)
 
 
+def _github_keys(fallback: str | None) -> Keys:
+    def keys(
+        session: Session, headers: Mapping[str, str], body: bytes, _token: str | None
+    ) -> list[Key]:
+        hook_id = headers.get("x-github-hook-id")
+        if not hook_id:  # GitHub always names the hook: only an older sender would not
+            return [Key(fallback)] if fallback else []
+        hooked = link_store.link_by_hook(session, source="github", webhook_id=hook_id)
+        if hooked is not None and hooked.webhook_secret:
+            return [Key(hooked.webhook_secret, target=hooked.target)]
+        # A hook added by hand: GitHub's id for it is not known here, its link's secret is.
+        found = [
+            Key(link.webhook_secret, target=link.target)
+            for link in link_store.links_to(session, source="github", target=_repository(body))
+            if link.webhook_secret and link.webhook_id is None
+        ]
+        return found + ([Key(fallback)] if fallback else [])
+
+    return keys
+
+
+def _repository(body: bytes) -> str:
+    """The repository a GitHub body names ("owner/repo", lower case); "" if none."""
+    payload = json_object(body) or {}
+    repo = payload.get("repository")
+    name = repo.get("full_name") if isinstance(repo, dict) else None
+    return name.lower() if isinstance(name, str) else ""
+
+
 def github_source(secret: str | None) -> DeliverySource:
-    """`POST /github/webhook`: signed with GITHUB_WEBHOOK_SECRET, deduplicated on
-    X-GitHub-Delivery."""
+    """`POST /github/webhook`: signed with the hook's own secret (GITHUB_WEBHOOK_SECRET for
+    older hooks), deduplicated on X-GitHub-Delivery."""
     return DeliverySource(
         name="github",
         secret=secret,
         unconfigured="GitHub webhooks are not configured here (GITHUB_WEBHOOK_SECRET)",
         verify=lambda key, body, headers: github.verify_signature(
-            key, body, headers.get("x-hub-signature-256")
+            key.secret, body, headers.get("x-hub-signature-256")
         ),
         bad_signature="bad or missing X-Hub-Signature-256",
         identify=_identify_github,
         parse=lambda event, payload: github.parse(event, payload),
+        keys=_github_keys(secret),
     )
 
 
@@ -101,18 +203,41 @@ def _identify_trello(headers: Mapping[str, str], body: bytes) -> Envelope | Answ
     return Envelope(str(action["id"]), str(action.get("type", "")), payload)
 
 
+def _trello_keys(secret: str | None, callback_url: str | None) -> Keys:
+    def keys(
+        session: Session, _headers: Mapping[str, str], _body: bytes, token: str | None
+    ) -> list[Key]:
+        if secret is None or callback_url is None:
+            return []
+        if token is None:
+            return [Key(secret, url=callback_url)]  # the old callback, for older links
+        link = link_store.link_by_token(session, token=token)
+        if link is None or link.source != "trello":
+            return []
+        return [Key(secret, url=f"{callback_url}/{token}", target=link.target)]
+
+    return keys
+
+
+def callback_token(url: str) -> str | None:
+    """The link token a Trello callback URL ends in (`…/trello/webhook/<token>`), if any."""
+    head, found, token = url.rpartition("/trello/webhook/")
+    return token if found and token and "/" not in token else None
+
+
 def trello_source(secret: str | None, callback_url: str | None) -> DeliverySource:
-    """`POST /trello/webhook`: signed with TRELLO_API_SECRET over the body and the callback
-    URL (so both are needed), deduplicated on the action id."""
-    url = callback_url or ""
+    """`POST /trello/webhook[/<token>]`: signed with TRELLO_API_SECRET over the body and the
+    callback URL (so both are needed), deduplicated on the action id. `callback_url` is the
+    old shared callback; each link's own is that URL plus `/<its token>`."""
     return DeliverySource(
         name="trello",
         secret=secret if callback_url is not None else None,
         unconfigured="Trello webhooks are not configured here (TRELLO_API_SECRET, PUBLIC_URL)",
         verify=lambda key, body, headers: trello.verify_signature(
-            key, body, url, headers.get("x-trello-webhook")
+            key.secret, body, key.url, headers.get("x-trello-webhook")
         ),
         bad_signature="bad or missing X-Trello-Webhook",
         identify=_identify_trello,
         parse=lambda event, payload: trello.parse(payload),
+        keys=_trello_keys(secret, callback_url),
     )

@@ -64,10 +64,11 @@ class MirrorService:
     def apply(self, session: Session, change: Change) -> None:
         """Apply one change to every link that mirrors its repo or board."""
         links = link_store.links_to(session, source=change.source, target=change.container)
-        if not links:
+        if not links:  # nobody links it (any more): no ledger entry, no post
             log.debug("no link for %s %s", change.source, change.container)
+            return
         for credit in change.credits:
-            self._credit(session, links[0] if links else None, change, credit)
+            self._credit(session, links[0], change, credit)
         for link in links:
             if change.label_rename is not None:
                 self._rename_label(session, link, *change.label_rename)

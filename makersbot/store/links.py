@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete, func, literal, update
 from sqlmodel import Session, col, select
 
-from makersbot.store.models import Link, MirroredItem, Project
+from makersbot.store.models import Link, MirroredItem, MirrorEvent, Project, SlackMessage
 
 
 def get_link(session: Session, *, link_id: int) -> Link | None:
@@ -46,11 +47,54 @@ def add_link(session: Session, *, link: Link) -> int:
     return link.id
 
 
-def delete_link(session: Session, *, link: Link) -> None:
-    """A link and its mirrored items (their messages in Slack stay as they are)."""
-    for item in session.exec(select(MirroredItem).where(MirroredItem.link_id == link.id)):
-        session.delete(item)
+def link_by_hook(session: Session, *, source: str, webhook_id: str) -> Link | None:
+    """The link whose registered webhook has this id (GitHub's X-GitHub-Hook-ID)."""
+    return session.exec(
+        select(Link).where(Link.source == source, Link.webhook_id == webhook_id)
+    ).first()
+
+
+def link_by_token(session: Session, *, token: str) -> Link | None:
+    """The link whose Trello webhook calls back on `/trello/webhook/<token>`."""
+    return session.exec(select(Link).where(Link.callback_token == token)).first()
+
+
+def linked_targets(session: Session, *, source: str, targets: set[str], legacy: bool) -> set[str]:
+    """Which of `targets` some link mirrors; with `legacy`, only links that have no key of
+    their own (their hooks use the global secret or the old Trello callback)."""
+    if not targets:
+        return set()
+    query = select(Link.target).where(Link.source == source, col(Link.target).in_(targets))
+    if legacy:
+        own = Link.webhook_secret if source == "github" else Link.callback_token
+        query = query.where(col(own).is_(None))
+    return set(session.exec(query).all())
+
+
+def delete_link(session: Session, *, link: Link, gone: str) -> None:
+    """A link, its mirrored items and their events. Its messages in Slack stay as they are;
+    their outbox keys are renamed under `gone` (unique per unlink), so that a later link
+    given the same id (SQLite reuses the highest) never edits them."""
+    assert link.id is not None
+    session.execute(delete(MirrorEvent).where(col(MirrorEvent.link_id) == link.id))
+    session.execute(delete(MirroredItem).where(col(MirroredItem.link_id) == link.id))
+    for prefix in (f"item:{link.id}:", f"link:{link.id}:"):
+        owned = col(SlackMessage.key).startswith(prefix, autoescape=True)
+        threaded = col(SlackMessage.thread_key).startswith(prefix, autoescape=True)
+        session.execute(
+            update(SlackMessage)
+            .where(owned)
+            .values(key=func.substr(literal(gone) + col(SlackMessage.key), 1, 200))
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(SlackMessage)
+            .where(threaded)
+            .values(thread_key=func.substr(literal(gone) + col(SlackMessage.thread_key), 1, 200))
+            .execution_options(synchronize_session=False)
+        )
     session.delete(link)
+    session.flush()
 
 
 def due_link_ids(session: Session, *, cutoff: datetime, hooked_cutoff: datetime) -> list[int]:

@@ -230,6 +230,11 @@ class Link(SQLModel, table=True):
     last_polled_at: datetime | None = None
     created_by_id: int | None = Field(default=None, foreign_key="person.id")
     created_at: datetime = Field(default_factory=utcnow)
+    # The secret of this link's own GitHub webhook (None: an older hook on the global
+    # GITHUB_WEBHOOK_SECRET), and the unguessable path of its Trello webhook.
+    webhook_secret: str | None = Field(default=None, max_length=100)
+    callback_token: str | None = Field(default=None, max_length=100, index=True)
+    private: bool = False  # a private repo or board, linked into a private channel
 
 
 class Delivery(SQLModel, table=True):

@@ -13,6 +13,8 @@ Endpoints:
   ``direction``, ``per_page`` and ``page``; ``Link`` pagination headers; a strong ``ETag``
   computed from the body, and ``304 Not Modified`` (no body) when ``If-None-Match`` equals it
 * ``POST``/``GET /repos/{owner}/{repo}/hooks`` and ``DELETE /repos/{owner}/{repo}/hooks/{id}``
+  (each hook keeps the secret it was created with: :meth:`FakeGitHub.hooks`)
+* ``GET /repos/{owner}/{repo}/collaborators/{user}/permission`` (see ``add_collaborator``)
 * the OAuth device flow, ``POST /login/device/code`` and ``POST /login/oauth/access_token``
   (form fields in, JSON out with ``Accept: application/json``, errors as GitHub sends them),
   and ``GET /user`` with the token it hands out: see :meth:`FakeGitHub.script_device_flow`
@@ -174,6 +176,7 @@ class FakeGitHub(ServedInThread):
         self._issues: dict[str, dict[int, dict[str, Any]]] = {}
         self._hooks: dict[str, dict[int, dict[str, Any]]] = {}
         self._refuse_hooks: int | None = None
+        self._permissions: dict[tuple[str, str], str] = {}  # (repo, login) -> permission
         self._oauth_apps: dict[str, bool] = {}  # client id -> device flow enabled
         self._device_scripts: deque[_DeviceScript] = deque()
         self._devices: dict[str, _DeviceScript] = {}  # device code -> its script
@@ -252,6 +255,11 @@ class FakeGitHub(ServedInThread):
             self._issues.setdefault(full_name.lower(), {})
             self._hooks.setdefault(full_name.lower(), {})
         return copy.deepcopy(repo)
+
+    def add_collaborator(self, repo: str, login: str, permission: str = "read") -> None:
+        """Give ``login`` a permission on ``repo`` (admin, maintain, write, triage, read)."""
+        with self._lock:
+            self._permissions[(self._repo(repo)["full_name"].lower(), login.lower())] = permission
 
     def add_issue(
         self,
@@ -436,7 +444,16 @@ class FakeGitHub(ServedInThread):
             return self._list_issues(repo, query, headers, root)
         if rest and rest[0] == "hooks":
             return self._serve_hooks(method, repo, rest[1:], body)
+        if method == "GET" and len(rest) == 3 and rest[0] == "collaborators":
+            return self._permission(repo, rest[1]) if rest[2] == "permission" else _error(404, "")
         return _error(404, "Not Found")
+
+    def _permission(self, repo: dict[str, Any], login: str) -> _Reply:
+        """GitHub's answer: the permission, "none" for a user with no access."""
+        with self._lock:
+            found = self._permissions.get((repo["full_name"].lower(), login.lower()), "none")
+        legacy = {"maintain": "write", "triage": "read"}.get(found, found)
+        return _json({"permission": legacy, "role_name": found, "user": {"login": login}})
 
     def _render(self, payload: Any, root: str) -> bytes:
         """JSON with API URLs under the root the client used (``/api/v3`` on GHES)."""

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from tests.fakes._serving import ServedInThread
 
 NOT_FOUND = "The requested resource was not found."
-_BOARD_ROUTE = re.compile(r"/1/boards/([^/]+)(?:/(lists|cards|actions))?")
+_BOARD_ROUTE = re.compile(r"/1/boards/([^/]+)(?:/(lists|cards|actions|members))?")
 _WEBHOOK_ROUTE = re.compile(r"/1/webhooks(?:/([^/]+))?")
 
 
@@ -82,6 +82,7 @@ class FakeTrello(ServedInThread):
         self._cards: dict[str, list[dict[str, Any]]] = {}
         self._actions: dict[str, list[dict[str, Any]]] = {}  # oldest first
         self._webhooks: dict[str, dict[str, Any]] = {}
+        self._members: dict[str, list[dict[str, Any]]] = {}  # board id -> its members
         self._failures: list[_Failure] = []
         self._refusal: tuple[int, str] | None = None
         self._member_tokens: dict[str, dict[str, Any]] = {}  # a person's token -> member
@@ -102,8 +103,11 @@ class FakeTrello(ServedInThread):
         """A 24-hex id like Trello's (ours sort after any real 2016–2020 fixture id)."""
         return f"f{next(self._ids):023x}"
 
-    def add_board(self, id: str, name: str, short_link: str, **fields: Any) -> dict[str, Any]:
-        """A board, findable by id or short link; `fields` are merged into its JSON."""
+    def add_board(
+        self, id: str, name: str, short_link: str, *, private: bool = False, **fields: Any
+    ) -> dict[str, Any]:
+        """A board, findable by id or short link; `fields` are merged into its JSON.
+        ``private``: only its members see it (Trello's ``prefs.permissionLevel``)."""
         board = {
             "id": id,
             "name": name,
@@ -112,6 +116,7 @@ class FakeTrello(ServedInThread):
             "url": f"https://trello.com/b/{short_link}/{re.sub(r'[^a-z0-9]+', '-', name.lower())}",
             "shortUrl": f"https://trello.com/b/{short_link}",
             "shortLink": short_link,
+            "prefs": {"permissionLevel": "private" if private else "public"},
             **fields,
         }
         with self._lock:
@@ -120,6 +125,12 @@ class FakeTrello(ServedInThread):
             self._cards.setdefault(id, [])
             self._actions.setdefault(id, [])
         return board
+
+    def add_board_member(self, board_id: str, username: str) -> None:
+        """Make ``username`` a member of the board (``GET /1/boards/{id}/members``)."""
+        with self._lock:
+            members = self._members.setdefault(board_id, [])
+            members.append({"id": f"5{len(members):023x}", "username": username})
 
     def add_list(
         self, board_id: str, id: str, name: str, *, closed: bool = False, pos: float | None = None
@@ -268,6 +279,8 @@ class FakeTrello(ServedInThread):
             return _json(self._filtered(self._lists[board["id"]], query.get("filter", "open")))
         if part == "cards":
             return _json(self._cards_of(board["id"], query))
+        if part == "members":
+            return _json(copy.deepcopy(self._members.get(board["id"], [])))
         return self._actions_of(board["id"], query)
 
     @staticmethod
