@@ -15,13 +15,14 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from integrations.changes import Change, Credit, ItemState
+from integrations.changes import Change, Credit
 from makersbot import render_mirror
 from makersbot.db import Database
 from makersbot.domain.messages import Message
 from makersbot.domain.mirror import ItemView, LinkView
 from makersbot.domain.projects import Verification
 from makersbot.outbox import Outbox
+from makersbot.services import item_state
 from makersbot.services.link_filters import wanted
 from makersbot.store import ledger as ledger_store
 from makersbot.store import links as link_store
@@ -99,9 +100,10 @@ class MirrorService:
     def _apply_to_item(self, session: Session, link: Link, change: Change) -> None:
         assert link.id is not None
         key = change.item.key if change.item is not None else str(change.item_key)
-        row = self._updated_row(session, link, key, change)
+        row = self._locked_row(session, link, key, change)
         if row is None:
             return  # a new item the link's filters leave out
+        item_state.merge_change(row, change)
         first_time = mirror_store.record_event(
             session,
             event={
@@ -118,36 +120,27 @@ class MirrorService:
                 "dedupe_key": f"{link.id}:{change.dedupe_key}"[:300],
             },
         )
-        if first_time and (row.last_change_at is None or change.occurred_at >= row.last_change_at):
-            row.last_change = change.summary[:500]
-            row.last_change_at = change.occurred_at
         session.add(row)
         session.flush()
         self._publish_item(session, link, row, change, first_time)
 
-    def _updated_row(
+    def _locked_row(
         self, session: Session, link: Link, key: str, change: Change
     ) -> MirroredItem | None:
-        """The item's row with the change merged in (not yet saved); None for an item the
-        link does not mirror and whose change does not bring it in."""
+        """The item's row, locked for this transaction; created when the change brings in a
+        new item; None for an item the link does not mirror."""
         assert link.id is not None
-        row = mirror_store.mirrored_item(session, link_id=link.id, item_key=key)
+        row = mirror_store.locked_item(session, link_id=link.id, item_key=key)
+        if row is not None:
+            return row
         item = change.item
-        if row is None:
-            if item is None or not wanted(link.filters, item):
-                return None
-            row = MirroredItem(
-                link_id=link.id, item_key=key, kind=item.kind, created_at=change.occurred_at
-            )
-        if item is not None:
-            _merge(row, item, change)
-        if change.deleted:
-            row.deleted = True
-        if item is not None and item.comments is not None:
-            row.comments = item.comments
-        elif change.comment_delta:
-            row.comments += change.comment_delta
-        return row
+        if item is None or not wanted(link.filters, item):
+            return None
+        new = MirroredItem(
+            link_id=link.id, item_key=key, kind=item.kind, created_at=change.occurred_at
+        )
+        mirror_store.add_item(session, item=new)  # or another worker just did
+        return mirror_store.locked_item(session, link_id=link.id, item_key=key)
 
     def _publish_item(
         self, session: Session, link: Link, row: MirroredItem, change: Change, first_time: bool
@@ -169,52 +162,59 @@ class MirrorService:
         if first_time and threads and (change.state_change or change.comment):
             note = render_mirror.thread_note(change.summary, comment=change.comment)
             self._add_note(session, message_key, project_channel, change, note)
+        self._mark_dirty(link.id)
+
+    def _mark_dirty(self, link_id: int) -> None:
         with self._dirty_lock:
-            self._dirty_links.add(link.id)
+            self._dirty_links.add(link_id)
 
     def _add_note(
         self, session: Session, message_key: str, channel: str, change: Change, note: Message
     ) -> None:
         """A reply in the item's thread. Changes that come before the last reply was sent
-        join it, so a burst of changes is one reply, not one post each."""
+        join it, so a burst of changes is one reply, not one post each; when the joined
+        reply would pass Slack's limits, the note starts a reply of its own instead."""
+        key = f"{message_key}:{change.dedupe_key}:{change.action}"
         pending = mirror_store.unsent_reply(session, thread_key=message_key)
         if pending is not None:
-            note = render_mirror.join_notes(pending.text, note)
-            key = pending.key
-        else:
-            key = f"{message_key}:{change.dedupe_key}:{change.action}"
+            joined = render_mirror.join_notes(pending.text, note)
+            if joined is not None:
+                note, key = joined, pending.key
         self.outbox.publish(session, key=key, channel=channel, message=note, thread_key=message_key)
 
     def flush_summaries(self) -> int:
         """Publish the board summaries of links changed since the last flush, once each."""
         with self._dirty_lock:
             link_ids, self._dirty_links = self._dirty_links, set()
-        if not link_ids:
-            return 0
-        with self.db.session() as session:
-            for link_id in link_ids:
-                link = link_store.get_link(session, link_id=link_id)
+        for link_id in sorted(link_ids):
+            # One transaction per link: another worker's summary of the same link waits
+            # for this one (and reads what it committed) instead of overwriting it.
+            with self.db.session() as session:
+                link = mirror_store.locked_link(session, link_id=link_id)
                 if link is not None:
                     self.publish_summary(session, link)
         return len(link_ids)
 
     def _rename_label(self, session: Session, link: Link, old: str, new: str | None) -> None:
+        """A label renamed or deleted in a repository: the items that have it change, but
+        only those already shown in the channel get their message edited; the others are
+        counted in the board summary and never posted because of a label."""
         assert link.id is not None
-        rows = mirror_store.link_items(session, link_id=link.id)
-        channel = link_store.link_channel(session, link=link)
-        for row in rows:
-            if old not in row.labels:
-                continue
-            kept = [label for label in row.labels if label != old]
-            row.labels = kept if new is None else [*kept, new]
+        rows = mirror_store.locked_link_items(session, link_id=link.id)
+        changed = [row for row in rows if item_state.rename_label(row, old, new)]
+        if not changed:
+            return
+        for row in changed:
             session.add(row)
-            if channel:
-                self.outbox.publish(
-                    session,
-                    key=item_key_of(link.id, row.item_key),
-                    channel=channel,
-                    message=render_mirror.item_message(_view(link, row)),
-                )
+        channel = link_store.link_channel(session, link=link)
+        if channel is not None:
+            keys = [item_key_of(link.id, row.item_key) for row in changed]
+            shown = mirror_store.published_keys(session, keys=keys)
+            for key, row in zip(keys, changed, strict=True):
+                if key in shown:
+                    message = render_mirror.item_message(_view(link, row))
+                    self.outbox.publish(session, key=key, channel=channel, message=message)
+        self._mark_dirty(link.id)
 
     def publish_summary(self, session: Session, link: Link) -> None:
         """Post or update the pinned board summary of a link."""
@@ -225,7 +225,7 @@ class MirrorService:
         rows = mirror_store.link_items(session, link_id=link.id, include_deleted=False)
         recent = sorted(
             (r for r in rows if r.last_change_at is not None),
-            key=lambda r: r.last_change_at or self.clock(),
+            key=lambda r: (r.last_change_at or self.clock(), r.item_key),
             reverse=True,
         )[:5]
         view = LinkView(
@@ -263,45 +263,6 @@ def _view(link: Link, row: MirroredItem) -> ItemView:
         last_change=row.last_change,
         last_change_at=row.last_change_at,
     )
-
-
-def _merge(row: MirroredItem, item: ItemState, change: Change) -> None:
-    """Copy an item's state onto its row, unless the row already has a newer state."""
-    newer = (
-        row.source_updated_at is None
-        or item.updated_at is None
-        or item.updated_at >= row.source_updated_at
-    )
-    if item.source == "trello":
-        # Trello sends only what changed: keep what we know and apply the deltas. A late,
-        # older action (a retry) must not put back an old name, list or archive state.
-        if newer:
-            row.title = item.title or row.title
-            row.url = item.url or row.url
-            row.number = item.number if item.number is not None else row.number
-            if item.state:
-                row.state = item.state
-            if change.action in ("archived", "unarchived"):
-                row.closed = change.action == "archived"
-        if change.action == "labeled":
-            row.labels = sorted(set(row.labels) | set(item.labels))
-        elif change.action == "unlabeled":
-            row.labels = [label for label in row.labels if label not in item.labels]
-        elif change.action == "assigned":
-            row.people = sorted(set(row.people) | set(item.people))
-        elif change.action == "unassigned":
-            row.people = [p for p in row.people if p not in item.people]
-        if change.action == "due_changed":
-            row.due = item.due
-        if change.action == "moved_in":
-            row.deleted = False
-    elif newer:
-        row.title, row.url, row.number = item.title, item.url, item.number
-        row.state, row.closed = item.state, item.closed
-        row.labels, row.people = list(item.labels), list(item.people)
-        row.author, row.kind = item.author, item.kind
-    if newer and item.updated_at is not None:
-        row.source_updated_at = item.updated_at
 
 
 def _counts(source: str, rows: Sequence[MirroredItem]) -> tuple[tuple[str, int], ...]:

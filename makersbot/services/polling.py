@@ -18,6 +18,7 @@ from sqlmodel import Session
 from integrations.changes import Change, IntegrationError, ItemState
 from integrations.github import poll as github_poll
 from makersbot.db import Database
+from makersbot.services import item_state
 from makersbot.services.link_filters import wanted
 from makersbot.services.link_sources import GitHubApi, TrelloApi
 from makersbot.services.mirror import MirrorService
@@ -165,28 +166,17 @@ class LinkPoller:
         for item in items:
             if not wanted(link.filters, item):
                 continue  # filtered out (bots, labels, lists): not counted, never shown
-            exists = mirror_store.mirrored_item(session, link_id=link.id, item_key=item.key)
-            if exists is not None:
-                continue
-            session.add(
-                MirroredItem(
+            # A webhook may have brought the item in first: the snapshot merges with it.
+            row = mirror_store.locked_item(session, link_id=link.id, item_key=item.key)
+            if row is None:
+                row = MirroredItem(
                     link_id=link.id,
                     item_key=item.key,
                     kind=item.kind,
-                    number=item.number,
-                    title=item.title,
-                    url=item.url,
-                    state=item.state,
-                    closed=item.closed,
-                    labels=list(item.labels),
-                    people=list(item.people),
-                    author=item.author,
-                    due=item.due,
-                    comments=item.comments or 0,
-                    source_updated_at=item.updated_at,
                     created_at=item.updated_at or self.clock(),
                 )
-            )
+            item_state.merge_snapshot(row, item, self.clock())
+            session.add(row)
         session.flush()
         self.mirror.publish_summary(session, link)
 
