@@ -60,6 +60,8 @@ def settings_env(
         "DATABASE_URL": database_url,
         "PORT": str(port),
         "LOG_LEVEL": "WARNING",
+        # One maker starts every project of the layouts: more than the default daily cap.
+        "MAKERS_START_DAILY_CAP": "1000",
     }
 
 

@@ -126,8 +126,7 @@ class LinkPoller:
                 changes: list[Change] = []
             else:
                 changes = github_poll.changes(items, _seen(session, link.id, items), now=now)
-                for change in changes:
-                    self.mirror.apply(session, change)
+                self.mirror.apply_all(session, changes)
                 self.mirror.publish_summary(session, link)
             link.etag = poll.etag
             link.cursor = github_poll.cursor(items) or link.cursor
@@ -149,8 +148,7 @@ class LinkPoller:
             link = link_store.get_link(session, link_id=polled.link_id)
             assert link is not None
             if not first:
-                for change in page.changes:
-                    self.mirror.apply(session, change)
+                self.mirror.apply_all(session, page.changes)
                 self.mirror.publish_summary(session, link)
             if page.newest_action_id:
                 link.cursor = page.newest_action_id
