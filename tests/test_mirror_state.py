@@ -119,3 +119,25 @@ def test_a_long_burst_in_one_thread_keeps_every_note(mbot: Bot, fake_slack: Fake
     assert quoted == [f"> Note {n}" for n in range(1, 244)]
     notes = [line for text in replies for line in text.splitlines() if not line.startswith(">")]
     assert len(notes) == 244  # "created … in …" and 243 × "commented"
+
+
+def test_a_card_stored_before_marks_keeps_its_labels(mbot: Bot) -> None:
+    # A card mirrored before this version has labels but no marks (migration 0009): a label
+    # added later joins them instead of replacing them, and one removed goes.
+    start_project(mbot)
+    mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    card, rng = Card(1, "Survey residents"), random.Random(2)
+    card.truth.labels = {"accessibility", "research"}
+    card.truth.opened, card.truth.state = True, "To do"
+    with mbot.db.session() as session:
+        link_id = session.exec(select(Link)).one().id
+        assert link_id is not None
+        old = MirroredItem(link_id=link_id, item_key=card.truth.key, kind="card", state="To do")
+        old.title, old.labels = "Survey residents", ["accessibility", "research"]
+        session.add(old)
+    deliveries = [card.step("labeled", at(1), rng), card.step("unlabeled", at(2), rng)]
+    for signed in deliveries:
+        assert mbot.deliveries.accept(signed.source, signed.headers, signed.body)[0] == 200
+    settle(mbot)
+    [row] = rows(mbot, MirroredItem)
+    assert sorted(row.labels) == sorted(card.truth.labels) and len(row.labels) == 2

@@ -4,7 +4,8 @@ Runs the repository's Procfile on PostgreSQL exactly as a Procfile runner does (
 then `web` with its gunicorn workers and two `worker` processes; only `$PORT` and the bind
 address differ), with Slack failing a fifth of the chat calls with 429 or 503, and sends a few
 hundred signed GitHub and Trello deliveries for 30 items in ten project channels. Web only
-accepts; the workers process and send. Every item must end with one message showing its final
+accepts (deliveries sent before the workers start wait for them); the workers process and
+send. Every item must end with one message showing its final
 state, every board summary its final counts, and the week's digest must be posted once,
 though both workers run the scheduler.
 """
@@ -85,11 +86,20 @@ def test_the_procfile_topology_shows_every_item_once_and_one_digest(
         assert released.returncode == 0, released.stderr
         seed(env, [layout], github, trello)
         probe = Probe(postgres_url)
+        first, *rest = bursts_of(plan, 3)
         try:
-            with topology:
+            with topology.start(workers=False):
                 slack.rate = FAULT_RATE
                 calls_before = len(slack.calls())
-                sent = send_all(port, bursts_of(plan, 3), layout.items, lanes=8, pause=0.3)
+                # Web alone stores and acknowledges, and processes nothing.
+                sent = send_all(port, [first], layout.items, lanes=8, pause=0)
+                time.sleep(1.5)
+                assert bad_acks(sent, b"ok") == []
+                assert probe.pending()[0] == len(first)
+                assert len(slack.calls()) == calls_before
+                topology.start_workers()
+                more = send_all(port, rest, layout.items, lanes=8, pause=0.3)
+                sent.acks += more.acks
                 assert bad_acks(sent, b"ok") == []
                 last = max(ack.at for ack in sent.acks)
                 timings = probe.wait_settled(last, timeout=45)

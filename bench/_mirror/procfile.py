@@ -103,12 +103,22 @@ class Topology:
                 start_new_session=True,
             )
 
-    def start(self, timeout: float = 60.0) -> Self:
-        """Start web and the workers; return once web answers and every worker has said
-        it started (or, with a quiet log level, is still running after a few seconds)."""
+    def start(self, timeout: float = 60.0, *, workers: bool = True) -> Self:
+        """Start web and (unless `workers` is False) the workers; return once web answers
+        and every worker has said it started (or, with a quiet log level, is still running
+        after a few seconds)."""
         self._spawn("web", "web")
+        if workers:
+            return self.start_workers(timeout)
+        return self._wait_ready(timeout)
+
+    def start_workers(self, timeout: float = 60.0) -> Self:
+        """Start the `worker` processes (web already runs)."""
         for n in range(1, self.workers + 1):
             self._spawn(f"worker{n}", "worker")
+        return self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> Self:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -125,6 +135,8 @@ class Topology:
 
     def _workers_started(self) -> bool:
         for n in range(1, self.workers + 1):
+            if f"worker{n}" not in self._procs:
+                continue
             log = (self.workdir / f"worker{n}.log").read_text(errors="replace")
             started = "worker started" in log
             if not started and time.monotonic() - self._spawned[f"worker{n}"] < 5:
@@ -146,7 +158,8 @@ class Topology:
                 proc.wait(timeout=5)
 
     def __enter__(self) -> Self:
-        return self.start()
+        # `with topology:` starts everything; `with topology.start(workers=False):` only web.
+        return self if self._procs else self.start()
 
     def __exit__(
         self,

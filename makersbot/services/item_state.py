@@ -93,6 +93,9 @@ class _Merge:
 
     def mark(self, kind: str, element: str, present: bool, clock: str) -> None:
         """Add or remove one element of a set (labels, people, comments): newest mark wins."""
+        if kind not in self.marks and kind in ("labels", "people"):
+            # A row stored before it had marks: what it shows is the oldest knowledge.
+            self.marks[kind] = {name: ["", True] for name in getattr(self.row, kind)}
         marks = self.marks.setdefault(kind, {})
         if clock > str(marks.get(element, ["", False])[0]):
             marks[element] = [clock, present]
