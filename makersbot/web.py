@@ -106,7 +106,12 @@ def health(bot: Bot) -> tuple[Response, int]:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The WSGI app gunicorn serves (`makersbot.web:create_app()`): reads the environment."""
+    """The WSGI app gunicorn serves (`makersbot.web:create_app()`): reads the environment.
+
+    It only accepts: requests are answered and webhook deliveries stored, but no background
+    loop starts here, so the Procfile's `worker` processes do all processing and sending
+    (`makersbot serve` runs both in one process).
+    """
     from makersbot import logs
 
     settings = settings or load_settings()
