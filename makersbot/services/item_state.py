@@ -129,7 +129,7 @@ def merge_change(row: MirroredItem, change: Change) -> None:
     clock = change_clock(change)
     if change.deleted:
         merge.set("deleted", True, clock)
-    if change.comment is not None and (item is None or item.comments is None):
+    if change.comment_delta and (item is None or item.comments is None):
         # The source gave no total: count the comment itself, once, by its stable id.
         merge.mark("comments", change.dedupe_key, True, clock)
     # The last change in words: the newest, tie-broken by what it says.
