@@ -28,6 +28,10 @@ its final message, Slack calls per delivery (goal <= 0.2), 429s, the server's pe
 memory, and correctness. Goals are printed, not asserted; the exit status is 1 only when a
 response or the mirrored state is wrong.
 
+`--topology procfile` runs the Procfile's processes instead (release, web with its gunicorn
+workers, two `makersbot worker`) on PostgreSQL, with Slack failing 20% of chat calls
+(`--faults`); see bench/_mirror/topology.py.
+
 Run: `.venv/bin/python bench/mirror.py` (or `make bench`); `--help` lists the knobs.
 """
 
@@ -245,10 +249,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--drain-timeout", type=float, default=120.0, help="seconds per layout")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the plan")
+    parser.add_argument(
+        "--topology",
+        choices=("serve", "procfile"),
+        default="serve",
+        help="serve: `makersbot serve` on SQLite (default); procfile: the Procfile's release, "
+        "web and two workers on PostgreSQL (bench/_mirror/topology.py)",
+    )
+    parser.add_argument(
+        "--faults", type=float, default=0.2, help="procfile: share of chat calls Slack fails"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="procfile: PostgreSQL server (default MAKERSBOT_BENCH_POSTGRES_URL or "
+        "MAKERSBOT_TEST_POSTGRES_URL); a fresh schema is made and dropped",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     # SIGTERM (run_all's timeout) unwinds like Ctrl-C: servers stop, temporary files go.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.topology == "procfile":
+        from bench._mirror.topology import measure_procfile
+
+        return measure_procfile(args)
     return measure(args)
 
 

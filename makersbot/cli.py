@@ -32,7 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", help="serve Slack when SLACK_BOT_TOKEN is set, else the console")
     sub.add_parser("serve", help="HTTP app + background work in one process")
-    sub.add_parser("worker", help="background work only (outbox sender, scheduler)")
+    sub.add_parser(
+        "worker",
+        help="background work only: webhook deliveries, outbox sender, polling, scheduler "
+        "(the Procfile's web processes only accept)",
+    )
     console = sub.add_parser(
         "console", help="offline console: type /makers lines; Slack, GitHub and Trello played"
     )
@@ -213,7 +217,13 @@ def serve(settings: Settings) -> int:
 
 
 def worker(settings: Settings) -> int:
-    """Background work for multi-process deployments: `worker` in the Procfile."""
+    """Background work for multi-process deployments: `worker` in the Procfile.
+
+    The Procfile's `web` processes (`makersbot.web:create_app()`) only verify, store and
+    acknowledge; every stored delivery is processed here, by however many workers run
+    (deliveries are claimed with row locks and merge into items in any order), and the
+    outbox is sent from here too.
+    """
     from makersbot.app import build
     from makersbot.loops import Background, recover_after_restart
 

@@ -111,12 +111,13 @@ def thread_note(summary: str, comment: str | None = None) -> Message:
     )
 
 
-def join_notes(previous: str, note: Message, *, keep: int = 12) -> Message:
-    """One thread reply carrying several changes: the earlier text, then the new note."""
-    lines = (previous + "\n" + note.text).splitlines()
-    if len(lines) > keep:
-        lines = ["…", *lines[-(keep - 1) :]]
-    text = clip("\n".join(lines), SECTION_LIMIT)
+def join_notes(previous: str, note: Message) -> Message | None:
+    """One thread reply carrying several changes: the earlier text, then the new note; None
+    when together they would pass Slack's section limit (the note then gets its own reply,
+    so no line is ever dropped)."""
+    text = previous + "\n" + note.text
+    if len(text) > SECTION_LIMIT:
+        return None
     return Message(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text)).to_dict()])
 
 

@@ -116,7 +116,12 @@ def _headers() -> dict[str, str]:
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """The WSGI app gunicorn serves (`makersbot.web:create_app()`): reads the environment."""
+    """The WSGI app gunicorn serves (`makersbot.web:create_app()`): reads the environment.
+
+    It only accepts: requests are answered and webhook deliveries stored, but no background
+    loop starts here, so the Procfile's `worker` processes do all processing and sending
+    (`makersbot serve` runs both in one process).
+    """
     from makersbot import logs
 
     settings = settings or load_settings()

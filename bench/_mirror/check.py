@@ -47,6 +47,8 @@ class Outcome:
     injected: int = 0  # 429s the fake was told to answer during this layout
     during: Counter[str] = field(default_factory=Counter)  # calls before the last 2xx, by kind
     first_item_post: float = math.nan  # seconds from the first 2xx to the first item message
+    final_shown_at: float = math.nan  # time.time() when the last item showed its final state
+    bound: float = math.nan  # seconds of pacing the last burst made unavoidable (topology)
 
 
 def shown_epoch(blocks: Any) -> int | None:
@@ -160,6 +162,7 @@ def analyse(
         lag_by_rank=sorted(latency.by_rank),
         during=sorted_calls.during,
         first_item_post=sorted_calls.first_item_post,
+        final_shown_at=max(latency.finals, default=math.nan),
     )
 
 
@@ -271,6 +274,7 @@ class _Latency:
     deliveries: list[float] = field(default_factory=list)
     items: list[float] = field(default_factory=list)
     by_rank: list[tuple[int, float]] = field(default_factory=list)
+    finals: list[float] = field(default_factory=list)  # when each item's final state showed
 
 
 def _latencies(
@@ -296,6 +300,7 @@ def _latencies(
     for index, ack in last_ack.items():
         at = seen(index, ack)
         if at is not None:
+            out.finals.append(at)
             out.items.append(max(0.0, at - ack.at))
             out.by_rank.append((rank[items[index].message_key], max(0.0, at - ack.at)))
     return out

@@ -8,7 +8,7 @@ the items; a `Delivery` is one signed webhook request built before any timing st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -212,15 +212,25 @@ def _items(places: _Places) -> list[Item]:
     return items
 
 
-def make_layout(name: str, *, concurrency: int, number: int = 0) -> Layout:
+def make_layout(
+    name: str,
+    *,
+    concurrency: int,
+    number: int = 0,
+    github_items: int = GITHUB_ITEMS,
+    trello_items: int = TRELLO_ITEMS,
+) -> Layout:
     """Where the items live. `one`: one project channel with one repo and one board;
     `spread`: ten project channels (seven repos of 5 issues/PRs, three boards of 5 cards).
     Thread replies are off unless the name ends in `+threads` (the links' default).
     `warm`: a repo and a board nobody linked (their deliveries are stored and dropped).
-    `number` keeps the repos, boards and projects of several layouts in one run apart.
+    `number` keeps the repos, boards and projects of several layouts in one run apart;
+    `github_items` and `trello_items` change how many issues/PRs and cards there are.
     """
     base, _, extra = name.partition("+")
     places = _places(base, number)
+    if base != "warm":
+        places = replace(places, github_items=github_items, trello_items=trello_items)
     items = _items(places)
     # Interleave GitHub and Trello items over the clients: item i is always sent by lane i % n.
     for i, item in enumerate(items):

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from integrations.changes import Change, IntegrationError, ItemState
 from integrations.github import poll as github_poll
 from makersbot.db import Database
+from makersbot.services import item_state
 from makersbot.services.link_filters import wanted
 from makersbot.services.link_sources import GitHubApi, TrelloApi
 from makersbot.services.mirror import MirrorService
@@ -125,8 +126,7 @@ class LinkPoller:
                 changes: list[Change] = []
             else:
                 changes = github_poll.changes(items, _seen(session, link.id, items), now=now)
-                for change in changes:
-                    self.mirror.apply(session, change)
+                self.mirror.apply_all(session, changes)
                 self.mirror.publish_summary(session, link)
             link.etag = poll.etag
             link.cursor = github_poll.cursor(items) or link.cursor
@@ -148,8 +148,7 @@ class LinkPoller:
             link = link_store.get_link(session, link_id=polled.link_id)
             assert link is not None
             if not first:
-                for change in page.changes:
-                    self.mirror.apply(session, change)
+                self.mirror.apply_all(session, page.changes)
                 self.mirror.publish_summary(session, link)
             if page.newest_action_id:
                 link.cursor = page.newest_action_id
@@ -165,28 +164,17 @@ class LinkPoller:
         for item in items:
             if not wanted(link.filters, item):
                 continue  # filtered out (bots, labels, lists): not counted, never shown
-            exists = mirror_store.mirrored_item(session, link_id=link.id, item_key=item.key)
-            if exists is not None:
-                continue
-            session.add(
-                MirroredItem(
+            # A webhook may have brought the item in first: the snapshot merges with it.
+            row = mirror_store.locked_item(session, link_id=link.id, item_key=item.key)
+            if row is None:
+                row = MirroredItem(
                     link_id=link.id,
                     item_key=item.key,
                     kind=item.kind,
-                    number=item.number,
-                    title=item.title,
-                    url=item.url,
-                    state=item.state,
-                    closed=item.closed,
-                    labels=list(item.labels),
-                    people=list(item.people),
-                    author=item.author,
-                    due=item.due,
-                    comments=item.comments or 0,
-                    source_updated_at=item.updated_at,
                     created_at=item.updated_at or self.clock(),
                 )
-            )
+            item_state.merge_snapshot(row, item, self.clock())
+            session.add(row)
         session.flush()
         self.mirror.publish_summary(session, link)
 

@@ -61,6 +61,12 @@ def get_delivery(session: Session, *, delivery_id: int) -> Delivery | None:
     return session.get(Delivery, delivery_id)
 
 
+def deliveries_by_id(session: Session, *, ids: Sequence[int]) -> list[Delivery]:
+    """Deliveries by row id, in id order (the order they were stored)."""
+    query = select(Delivery).where(col(Delivery.id).in_(list(ids))).order_by(col(Delivery.id))
+    return list(session.exec(query).all())
+
+
 def release_claims(session: Session) -> int:
     """Free the claim on every unprocessed delivery: for a single process starting up."""
     result = session.execute(

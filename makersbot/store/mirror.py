@@ -3,12 +3,16 @@ keyword-only."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from makersbot.store import rows
-from makersbot.store.models import MirroredItem, MirrorEvent, SlackMessage
+from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage
+
+# Keys per IN (...) list: well under SQLite's limit on bound parameters.
+_CHUNK = 500
 
 
 def mirrored_item(session: Session, *, link_id: int, item_key: str) -> MirroredItem | None:
@@ -18,6 +22,62 @@ def mirrored_item(session: Session, *, link_id: int, item_key: str) -> MirroredI
             MirroredItem.link_id == link_id, MirroredItem.item_key == item_key
         )
     ).first()
+
+
+def locked_item(session: Session, *, link_id: int, item_key: str) -> MirroredItem | None:
+    """One item, locked until the transaction ends, and read afresh.
+
+    Two workers changing the same item wait for each other here (`SELECT … FOR UPDATE` on
+    PostgreSQL; on SQLite the transaction already holds the database's write lock), so
+    neither merges into a state the other is about to replace.
+    """
+    return session.exec(
+        select(MirroredItem)
+        .where(MirroredItem.link_id == link_id, MirroredItem.item_key == item_key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def add_item(session: Session, *, item: MirroredItem) -> None:
+    """Insert a new item unless another transaction has just inserted the same one."""
+    values = item.model_dump(exclude={"id"})
+    rows.insert_ignore(session, MirroredItem, values, conflict=["link_id", "item_key"])
+
+
+def locked_link_items(session: Session, *, link_id: int) -> list[MirroredItem]:
+    """Every item of a link, locked in id order (so two lockers never deadlock)."""
+    return list(
+        session.exec(
+            select(MirroredItem)
+            .where(MirroredItem.link_id == link_id)
+            .order_by(col(MirroredItem.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def locked_link(session: Session, *, link_id: int) -> Link | None:
+    """A link, locked until the transaction ends: one board summary is built at a time, so
+    the last one written was built from every change committed before it."""
+    return session.exec(
+        select(Link)
+        .where(Link.id == link_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def published_keys(session: Session, *, keys: Sequence[str]) -> set[str]:
+    """Which of these outbox keys have a message (posted, or waiting to be posted)."""
+    found: set[str] = set()
+    for start in range(0, len(keys), _CHUNK):
+        chunk = list(keys[start : start + _CHUNK])
+        found.update(
+            session.exec(select(SlackMessage.key).where(col(SlackMessage.key).in_(chunk))).all()
+        )
+    return found
 
 
 def link_items(

@@ -284,6 +284,13 @@ class MirroredItem(SQLModel, table=True):
     last_change: str = Field(default="", max_length=500)
     last_change_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
+    # Order-independent state (services/item_state.py): the source clock that set each field
+    # ("<time>|<tie-break>"), per-element marks of Trello's label / member / comment sets
+    # ({"labels": {name: [clock, present]}, ...}), and the comment count of the last full
+    # snapshot, to which comments marked after it are added.
+    clocks: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON))
+    marks: dict[str, dict[str, list[Any]]] = Field(default_factory=dict, sa_column=Column(JSON))
+    comments_base: int = 0
 
 
 class DigestClaim(SQLModel, table=True):

@@ -1,0 +1,209 @@
+"""`bench/mirror.py --topology procfile`: the Procfile's processes on PostgreSQL, with faults.
+
+The database is a fresh schema on the PostgreSQL server given (`--database-url`, else
+MAKERSBOT_BENCH_POSTGRES_URL or MAKERSBOT_TEST_POSTGRES_URL), dropped at the end. `release`
+migrates it, the layouts are seeded in-process, then `web` (gunicorn, as the Procfile line
+says) and two `makersbot worker` processes run while the deliveries are sent to web and
+Slack fails `--faults` of the chat calls (half 429 with Retry-After: 1, half 503). The floor
+is the bare HMAC app under the Procfile's gunicorn settings.
+
+Besides the figures of a `serve` run, each layout reports the time from the last 2xx until
+every item shows its final state, against the pacing bound: the calls the last burst made
+necessary in its busiest channel, one per changed message, at SLACK_CHANNEL_PACE apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from bench._common import Gunicorn, Server, clean_env, procfile_web, temp_dir
+from bench._mirror.check import Outcome, analyse
+from bench._mirror.faults import FaultySlack
+from bench._mirror.layout import TRELLO_KEY, TRELLO_TOKEN, Delivery, Layout, make_layout
+from bench._mirror.plan import Planner, bursts_of
+from bench._mirror.procfile import Probe, Topology
+from bench._mirror.report import report_layout, secs
+from bench._mirror.send import Sent, bad_acks, send_all
+from bench._mirror.serve import free_port, seed, settings_env
+
+PACE = 1.0  # SLACK_CHANNEL_PACE's default: the pacing the bound assumes
+GOAL_SLACK = 5.0  # seconds allowed beyond the pacing bound
+
+
+def postgres_url(args: argparse.Namespace) -> str:
+    url = (
+        args.database_url
+        or os.environ.get("MAKERSBOT_BENCH_POSTGRES_URL")
+        or os.environ.get("MAKERSBOT_TEST_POSTGRES_URL")
+    )
+    if not url or not url.startswith("postgresql"):
+        raise SystemExit(
+            "--topology procfile needs PostgreSQL: --database-url or MAKERSBOT_BENCH_POSTGRES_URL"
+        )
+    return url
+
+
+@contextmanager
+def fresh_schema(url: str) -> Iterator[str]:
+    """A new, empty schema on the server for this run (the URL sets its search_path)."""
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def pacing_bound(layout: Layout, last_burst: Sequence[Delivery]) -> float:
+    """Seconds per-channel pacing makes unavoidable after the last burst: in its busiest
+    channel, one call per message the burst changed (items and board summaries)."""
+    changed: dict[str, set[str]] = defaultdict(set)
+    for delivery in last_burst:
+        item = layout.items[delivery.item]
+        changed[item.channel] |= {item.message_key, layout.summary_keys[item.container]}
+    return max((len(keys) for keys in changed.values()), default=0) * PACE
+
+
+def final_state_after(outcome: Outcome) -> float:
+    """Seconds from the last 2xx until the last item showed its final state."""
+    return outcome.final_shown_at - max(ack.at for ack in outcome.sent.acks)
+
+
+def _tally(problems: Sequence[str]) -> tuple[int, int, int]:
+    """(wrong, duplicate, missing) among a layout's problems."""
+    duplicate = sum(1 for p in problems if "posted twice" in p or "messages in the" in p)
+    missing = sum(1 for p in problems if "no message" in p or "never shown" in p)
+    return len(problems) - duplicate - missing, duplicate, missing
+
+
+def run_floor(env: dict[str, str], workdir: Path, plan: list[Delivery], layout: Layout) -> Sent:
+    """The bare HMAC-only app under the Procfile web line's gunicorn settings."""
+    web: Gunicorn = procfile_web()
+    with Server("bare", "bench._common:bare_webhook_app()", env, workdir, gunicorn=web) as bare:
+        send_all(bare.port, [plan[:48]], layout.items, lanes=8, pause=0)  # warm-up
+        return send_all(bare.port, bursts_of(plan, 10), layout.items, lanes=8, pause=0.2)
+
+
+def measure_procfile(args: argparse.Namespace) -> int:
+    """Seed, run the Procfile topology, send every layout with faults, check, report."""
+    from makersbot.settings import Settings
+    from tests.fakes.github import FakeGitHub
+    from tests.fakes.trello import FakeTrello
+
+    layouts = [
+        make_layout(name, concurrency=args.concurrency, number=n + 1)
+        for n, name in enumerate(args.layouts)
+    ]
+    plans = [(lay, Planner(lay, random.Random(args.seed)).plan(args.deliveries)) for lay in layouts]
+    problems: list[str] = []
+    with (
+        temp_dir("makersbot-bench-procfile-") as tmp,
+        fresh_schema(postgres_url(args)) as url,
+        FaultySlack(seed=args.seed) as slack,
+        FakeGitHub() as github,
+        FakeTrello(api_key=TRELLO_KEY, token=TRELLO_TOKEN) as trello,
+    ):
+        workdir, port = Path(tmp), free_port()
+        env = settings_env(slack.base_url, github.base_url, trello.base_url, url, port)
+        env["LOG_LEVEL"] = "INFO"  # the workers say when they have started
+        server_env = clean_env(drop=list(Settings.model_fields), **env)
+        floor = run_floor(server_env, workdir, plans[0][1], plans[0][0])
+        problems += [f"floor: {p}" for p in bad_acks(floor, b"ok")]
+        topology = Topology(server_env, workdir, port)
+        released = topology.release()
+        if released.returncode != 0:
+            raise RuntimeError(f"release failed: {released.stderr[-2000:]}")
+        seed(env, layouts, github, trello)
+        probe = Probe(url)
+        try:
+            with topology:
+                slack.rate = args.faults
+                outcomes = [
+                    _run_layout(layout, plan, topology, probe, slack, args, problems)
+                    for layout, plan in plans
+                ]
+                log_problems = topology.log_problems()
+        finally:
+            probe.dispose()
+        injected = dict(slack.injected)
+    _report(args, floor, outcomes, injected, log_problems)
+    for problem in problems[:10]:
+        print(f"  error: {problem}")
+    return 1 if problems or any(out.problems for out in outcomes) else 0
+
+
+def _run_layout(
+    layout: Layout,
+    plan: list[Delivery],
+    topology: Topology,
+    probe: Probe,
+    slack: FaultySlack,
+    args: argparse.Namespace,
+    problems: list[str],
+) -> Outcome:
+    start_calls = len(slack.calls())
+    cpu_before = topology.cpu_seconds("worker")
+    bursts = bursts_of(plan, args.bursts)
+    sent = send_all(topology.port, bursts, layout.items, lanes=args.concurrency, pause=args.pause)
+    problems += [f"{layout.name}: {p}" for p in bad_acks(sent, b"ok")]
+    last = max(ack.at for ack in sent.acks)
+    timings = probe.wait_settled(last, args.drain_timeout)
+    time.sleep(0.3)  # let a call in flight land in the fake's record
+    calls = slack.calls()
+    cpu = topology.cpu_seconds("worker") - cpu_before
+    outcome = analyse(layout, sent, slack, calls[start_calls:], calls, cpu, timings)
+    outcome.bound = pacing_bound(layout, bursts[-1])
+    if timings[1] is None:
+        outcome.problems.insert(0, f"not settled {args.drain_timeout:.0f} s after the last 2xx")
+    return outcome
+
+
+def _report(
+    args: argparse.Namespace,
+    floor: Sent,
+    outcomes: Sequence[Outcome],
+    injected: dict[int, int],
+    log_problems: Sequence[str],
+) -> None:
+    web = procfile_web()
+    print(
+        f"{os.cpu_count()} CPUs; the Procfile on PostgreSQL: release, web ({web.describe()}), "
+        f"2 x `makersbot worker`; {args.deliveries} deliveries per layout in {args.bursts} "
+        f"bursts from {args.concurrency} clients, {args.pause:g} s apart; Slack fails "
+        f"{args.faults:.0%} of chat calls"
+    )
+    print(f"floor (bare Flask, HMAC only, same gunicorn settings): {floor.rate:.0f} deliveries/s")
+    for out in outcomes:
+        report_layout(out, floor)
+    faults = ", ".join(f"{n} x {status}" for status, n in sorted(injected.items()))
+    print(f"\nfaults injected: {faults or 'none'}; process log errors: {len(log_problems)}")
+    for line in log_problems[:5]:
+        print(f"  log: {line[:200]}")
+    for out in outcomes:
+        ratio = out.sent.rate / floor.rate
+        after = final_state_after(out)
+        bound = out.bound
+        wrong, duplicate, missing = _tally(out.problems)
+        print(
+            f"goal [procfile {out.layout.name}]: accepted >= 0.5x floor: "
+            f"{'met' if ratio >= 0.5 else 'missed'} ({ratio:.2f}x); last 2xx -> final state "
+            f"<= pacing bound + {GOAL_SLACK:g} s: "
+            f"{'met' if after <= bound + GOAL_SLACK else 'missed'} ({secs(after)} s, bound "
+            f"{bound:.0f} s); wrong/duplicate/missing 0/0/0: "
+            f"{'met' if not out.problems else 'missed'} ({wrong}/{duplicate}/{missing})"
+        )

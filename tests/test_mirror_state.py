@@ -1,0 +1,143 @@
+"""What a change to many items may post: a label renamed across a repository, and a long
+burst of changes in one item's thread (issue 8, **State** and **Outbox** findings)."""
+
+from __future__ import annotations
+
+import copy
+import random
+from typing import Any
+
+from sqlmodel import select
+
+from makersbot.app import Bot
+from makersbot.render import SECTION_LIMIT
+from makersbot.store.models import Link, MirroredItem, SlackMessage
+from tests.fakes.github import FakeGitHub
+from tests.fakes.slack import FakeSlack
+from tests.mirror_helpers import (
+    ALICE,
+    BOARD,
+    REPO,
+    fixture,
+    github_delivery,
+    issue_event,
+    link,
+    lower,
+    messages_by_key,
+    start_project,
+)
+from tests.state_plan import Card, at
+
+
+def rows(bot: Bot, model: type) -> list[Any]:
+    with bot.db.session(read_only=True) as session:
+        return list(session.exec(select(model)).all())
+
+
+def deliver_github(bot: Bot, event: str, payload: dict[str, Any]) -> None:
+    body, headers = github_delivery(event, payload)
+    assert bot.deliveries.accept_github(lower(headers), body) == (200, "ok")
+
+
+def settle(bot: Bot) -> None:
+    bot.deliveries.process_pending()
+    bot.sender.drain()
+
+
+def label_event(action: str, old: str, new: str) -> dict[str, Any]:
+    """A `label` delivery from the real octokit fixture, renaming `old` to `new`."""
+    payload = copy.deepcopy(fixture("github/octokit/label/edited.payload.json"))
+    payload["action"] = action
+    payload["label"]["name"] = new
+    payload["changes"] = {"name": {"from": old}} if action == "edited" else {}
+    return payload
+
+
+def test_a_label_rename_edits_only_messages_already_posted(
+    mbot: Bot, fake_github: FakeGitHub, fake_slack: FakeSlack
+) -> None:
+    # 300 labelled issues are counted by the first look; three of them then change and get
+    # a living message. Renaming the label must edit those three and the summary, and post
+    # nothing for the other 297 (it queued 1,971 new posts for a repo of 2,000).
+    for number in range(1, 301):
+        fake_github.add_issue(REPO, number, f"Issue {number}", labels=["bug", "triage"])
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    for number in (7, 8, 9):
+        when = f"2026-12-01T10:0{number}:00Z"
+        title, labels = f"Issue {number} edited", ("bug", "triage")
+        payload = issue_event(number, title, labels=labels, action="edited", updated=when)
+        deliver_github(mbot, "issues", payload)
+    settle(mbot)
+    posted_before = set(messages_by_key(fake_slack))
+    fake_slack.clear()
+
+    deliver_github(mbot, "label", label_event("edited", "bug", "defect"))
+    settle(mbot)
+
+    assert set(messages_by_key(fake_slack)) == set()  # not one new post
+    link_id = rows(mbot, Link)[0].id
+    shown = {f"item:{link_id}:github:{REPO.lower()}#{n}" for n in (7, 8, 9)}
+    assert shown <= posted_before
+    with mbot.db.session(read_only=True) as session:
+        messages = {m.ts: m.key for m in session.exec(select(SlackMessage)).all()}
+    updated = [messages[c.args["ts"]] for c in fake_slack.calls("chat.update")]
+    # The summary is rebuilt too; it shows no labels, so Slack is not called for it.
+    assert sorted(updated) == sorted(shown)
+    for call in fake_slack.calls("chat.update"):
+        if messages[call.args["ts"]] in shown:
+            assert "🏷 triage, defect" in call.args["blocks"][1]["elements"][0]["text"]
+    assert all(row.labels == ["triage", "defect"] for row in rows(mbot, MirroredItem))
+    assert len(rows(mbot, SlackMessage)) == len(posted_before)
+
+    # Deleting the label works the same way: three edits, no posts.
+    fake_slack.clear()
+    deliver_github(mbot, "label", label_event("deleted", "defect", "defect"))
+    settle(mbot)
+    assert messages_by_key(fake_slack) == {}
+    assert len(fake_slack.calls("chat.update")) == 3
+    assert all(row.labels == ["triage"] for row in rows(mbot, MirroredItem))
+
+
+def test_a_long_burst_in_one_thread_keeps_every_note(mbot: Bot, fake_slack: FakeSlack) -> None:
+    # 244 comments on one card before the sender runs: the joined replies kept only the last
+    # 12 lines (122 of 244 notes cut). Every note must reach the thread, in order, in replies
+    # that each fit in one Slack section.
+    start_project(mbot)
+    mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    card, rng = Card(1, "Survey residents"), random.Random(0)
+    deliveries = [card.step("created", at(0), rng)]
+    deliveries += [card.step("commented", at(n), rng) for n in range(1, 244)]
+    for signed in deliveries:
+        assert mbot.deliveries.accept(signed.source, signed.headers, signed.body)[0] == 200
+    settle(mbot)
+    posts = fake_slack.calls("chat.postMessage")
+    replies = [c.args["text"] for c in posts if "thread_ts" in c.args]
+    assert len(replies) > 1
+    assert all(len(text) <= SECTION_LIMIT for text in replies)
+    quoted = [line for text in replies for line in text.splitlines() if line.startswith("> ")]
+    assert quoted == [f"> Note {n}" for n in range(1, 244)]
+    notes = [line for text in replies for line in text.splitlines() if not line.startswith(">")]
+    assert len(notes) == 244  # "created … in …" and 243 × "commented"
+
+
+def test_a_card_stored_before_marks_keeps_its_labels(mbot: Bot) -> None:
+    # A card mirrored before this version has labels but no marks (migration 0009): a label
+    # added later joins them instead of replacing them, and one removed goes.
+    start_project(mbot)
+    mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    card, rng = Card(1, "Survey residents"), random.Random(2)
+    card.truth.labels = {"accessibility", "research"}
+    card.truth.opened, card.truth.state = True, "To do"
+    with mbot.db.session() as session:
+        link_id = session.exec(select(Link)).one().id
+        assert link_id is not None
+        old = MirroredItem(link_id=link_id, item_key=card.truth.key, kind="card", state="To do")
+        old.title, old.labels = "Survey residents", ["accessibility", "research"]
+        session.add(old)
+    deliveries = [card.step("labeled", at(1), rng), card.step("unlabeled", at(2), rng)]
+    for signed in deliveries:
+        assert mbot.deliveries.accept(signed.source, signed.headers, signed.body)[0] == 200
+    settle(mbot)
+    [row] = rows(mbot, MirroredItem)
+    assert sorted(row.labels) == sorted(card.truth.labels) and len(row.labels) == 2
