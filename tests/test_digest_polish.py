@@ -12,6 +12,7 @@ from makersbot import chart
 from makersbot.app import Bot
 from makersbot.calendar import DigestSchedule
 from makersbot.domain.digest import ChartRow
+from makersbot.domain.requests import Actor
 from makersbot.render_project_digest import project_messages
 from makersbot.scheduler import Scheduler, record_run
 from makersbot.services import digest_content
@@ -75,6 +76,11 @@ def test_the_chart_shows_givers_ranked_by_what_they_gave_never_a_taker_alone(
     run(bot, "gave bin-day-reminders user research", user="U0PRIYA")
     run(bot, "iam council Leeds", user="U0SAM")
     run(bot, "adopt bin-day-reminders", user="U0SAM")  # Leeds only took
+    # The league counts verified councils only: an admin confirms the three.
+    admin = Actor("U0ADMIN", "admin", is_admin=True)
+    assert bot.commands.identity_admin is not None
+    for council in ("Guildford", "Woking", "Leeds"):
+        bot.commands.identity_admin.verify_council(admin, council)
     with bot.db.session(read_only=True) as session:
         rows = digest_content.chart_rows(session, end=clock.now + timedelta(hours=1))
     assert rows == [
