@@ -74,81 +74,100 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
         static_folder="static",
         static_url_path="/assets",
     )
-    cache = cache if cache is not None else PageCache()
-    phases = [p.value for p in Phase]
+    routes = _Routes(bot, cache if cache is not None else PageCache())
+    bp.after_request(_headers)
+    bp.app_template_global("js_enabled")(_js_enabled)
+    bp.app_template_filter("long_date")(routes.long_date)
+    bp.context_processor(_page_context)
+    views: list[tuple[str, Callable[..., Any]]] = [
+        ("/", routes.index),
+        ("/projects/<slug>", routes.project),
+        ("/projects/<slug>/publiccode.yml", routes.publiccode),
+        ("/councils", routes.councils),
+        ("/councils/<code>", routes.council),
+        ("/catalogue.json", routes.catalogue_json),
+        ("/league.json", routes.league_json),
+        ("/league.csv", routes.league_csv),
+    ]
+    for rule, view in views:
+        bp.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=["GET"])
+    bp.register_error_handler(404, _not_found)
+    bp.register_error_handler(400, _bad_request)
+    return bp
 
-    def scope() -> builders.Scope:
+
+class _Routes:
+    """The catalogue's views around one bot and its page cache."""
+
+    def __init__(self, bot: Bot, cache: PageCache) -> None:
+        self.bot = bot
+        self.cache = cache
+        self.phases = [p.value for p in Phase]
+
+    def scope(self) -> builders.Scope:
         return builders.Scope(
-            register=bot.register, zone=ZoneInfo(bot.settings.digest_timezone), now=bot.clock()
+            register=self.bot.register,
+            zone=ZoneInfo(self.bot.settings.digest_timezone),
+            now=self.bot.clock(),
         )
 
     def cached(
-        session: Session, key: Hashable, build: Callable[[], T], *, projects_only: bool = False
+        self,
+        session: Session,
+        key: Hashable,
+        build: Callable[[], T],
+        *,
+        projects_only: bool = False,
     ) -> T:
         stamp = store.catalogue_stamp(session)
         # Some pages depend on projects and memberships only, not on every new ledger entry.
-        return cache.get_or_build((stamp[:3] if projects_only else stamp, key), build)
+        return self.cache.get_or_build((stamp[:3] if projects_only else stamp, key), build)
 
-    def league(session: Session, scope_now: builders.Scope, period: Period) -> list[LeagueRow]:
+    def league(
+        self, session: Session, scope_now: builders.Scope, period: Period
+    ) -> list[LeagueRow]:
         # Who leads, makes and reuses what changes with projects and memberships only: kept
         # while they stay the same, however many gives and takes arrive.
-        projects = cached(
+        projects = self.cached(
             session,
             ("council-projects", period.key),
             lambda: ledger_counts.council_project_counts(session, before=period.end),
             projects_only=True,
         )
-        return cached(
+        return self.cached(
             session,
             ("league", period.key),
             lambda: builders.league(session, scope_now, period, projects),
         )
 
-    def page(build: Callable[[Session], str | None]) -> str:
+    def page(self, build: Callable[[Session], str | None]) -> str:
         """A page's HTML, from the cache while nothing it shows can have changed; 404 when
         `build` finds nothing to show."""
-        with bot.db.session(read_only=True) as session:
-            html = cached(session, ("html", request.full_path), lambda: build(session))
+        with self.bot.db.session(read_only=True) as session:
+            html = self.cached(session, ("html", request.full_path), lambda: build(session))
         if html is None:
             abort(404)
         return html
 
-    def absolute(path: str) -> str:
-        base = bot.settings.public_url or request.host_url.rstrip("/")
+    def absolute(self, path: str) -> str:
+        base = self.bot.settings.public_url or request.host_url.rstrip("/")
         return base + path
 
-    def slack_channel_url(channel_id: str | None) -> str | None:
+    def slack_channel_url(self, channel_id: str | None) -> str | None:
         if not channel_id:
             return None
-        base = bot.settings.slack_api_url.rstrip("/").removesuffix("/api")
+        base = self.bot.settings.slack_api_url.rstrip("/").removesuffix("/api")
         return f"{base}/app_redirect?channel={channel_id}"
 
-    @bp.after_request
-    def headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
-    @bp.app_template_global("js_enabled")
-    def js_enabled() -> Markup:
-        return Markup(JS_ENABLED)  # a constant of this module, not user text
-
-    @bp.app_template_filter("long_date")
-    def long_date(moment: datetime) -> str:
-        local = moment.astimezone(ZoneInfo(bot.settings.digest_timezone))
+    def long_date(self, moment: datetime) -> str:
+        local = moment.astimezone(ZoneInfo(self.bot.settings.digest_timezone))
         return f"{local.day} {local:%B %Y}"  # GOV.UK style: 4 June 2026
 
-    @bp.context_processor
-    def page_context() -> dict[str, Any]:
-        section = SECTIONS.get(request.endpoint or "", "")
-        return {"licence": LICENCE, "section": section}
-
-    @bp.get("/")
-    def index() -> Any:
+    def index(self) -> Any:
         words = [w[:50] for w in request.args.get("q", "").split()][:MAX_WORDS]
         phase = request.args.get("phase", "")
-        phase = phase if phase in phases else ""
-        scope_now = scope()
+        phase = phase if phase in self.phases else ""
+        scope_now = self.scope()
         council = builders.canonical_code(scope_now, request.args.get("council", "")) or ""
         number = _page_number(request.args.get("page"))
         filters = {"q": " ".join(words), "phase": phase, "council": council}
@@ -169,7 +188,7 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
                 page=number,
                 per_page=PER_PAGE,
             )
-            choices = cached(
+            choices = self.cached(
                 session,
                 ("filter-councils",),
                 lambda: builders.filter_councils(session, scope_now),
@@ -179,20 +198,19 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
                 "catalogue/index.html",
                 model=model,
                 filters=filters,
-                phases=phases,
+                phases=self.phases,
                 councils=choices,
                 page_link=page_link,
                 filtered=any(filters.values()),
             )
 
-        return page(build)
+        return self.page(build)
 
-    @bp.get("/projects/<slug>")
-    def project(slug: str) -> Any:
-        scope_now = scope()
+    def project(self, slug: str) -> Any:
+        scope_now = self.scope()
 
         def build(session: Session) -> str | None:
-            model = cached(
+            model = self.cached(
                 session, ("project", slug), lambda: builders.project_page(session, scope_now, slug)
             )
             if model is None:
@@ -201,38 +219,35 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
                 "catalogue/project.html",
                 model=model,
                 chart=bar_chart(model.activity, what="gives and takes"),
-                channel_url=slack_channel_url(model.channel_id),
+                channel_url=self.slack_channel_url(model.channel_id),
             )
 
-        return page(build)
+        return self.page(build)
 
-    @bp.get("/projects/<slug>/publiccode.yml")
-    def publiccode(slug: str) -> Any:
-        scope_now = scope()
-        with bot.db.session(read_only=True) as session:
-            model = cached(
+    def publiccode(self, slug: str) -> Any:
+        scope_now = self.scope()
+        with self.bot.db.session(read_only=True) as session:
+            model = self.cached(
                 session, ("project", slug), lambda: builders.project_page(session, scope_now, slug)
             )
         if model is None:
             abort(404)
-        text = feeds.publiccode_yaml(model.summary, absolute)
+        text = feeds.publiccode_yaml(model.summary, self.absolute)
         return _feed(text, "application/yaml; charset=utf-8")
 
-    @bp.get("/councils")
-    def councils() -> Any:
-        scope_now = scope()
+    def councils(self) -> Any:
+        scope_now = self.scope()
         period = metrics.quarter_of(scope_now.now, scope_now.zone)
 
         def build(session: Session) -> str:
-            rows = league(session, scope_now, period)
+            rows = self.league(session, scope_now, period)
             ordered = sorted(rows, key=lambda r: r.council.short_name.lower())
             return render_template("catalogue/councils.html", rows=ordered, period=period)
 
-        return page(build)
+        return self.page(build)
 
-    @bp.get("/councils/<code>")
-    def council(code: str) -> Any:
-        scope_now = scope()
+    def council(self, code: str) -> Any:
+        scope_now = self.scope()
         canonical = builders.canonical_code(scope_now, code)
         if canonical is None:
             abort(404)
@@ -250,14 +265,13 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
                 chart=bar_chart(model.activity, what="gives and takes"),
             )
 
-        return page(build)
+        return self.page(build)
 
-    @bp.get("/catalogue.json")
-    def catalogue_json() -> Any:
-        scope_now = scope()
+    def catalogue_json(self) -> Any:
+        scope_now = self.scope()
         number = _page_number(request.args.get("page"))
-        with bot.db.session(read_only=True) as session:
-            items, total, pages = cached(
+        with self.bot.db.session(read_only=True) as session:
+            items, total, pages = self.cached(
                 session,
                 ("feed", number),
                 lambda: builders.feed_page(session, scope_now, page=number, per_page=FEED_PER_PAGE),
@@ -270,13 +284,13 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
             pages=pages,
             per_page=FEED_PER_PAGE,
             total=total,
-            url=absolute,
+            url=self.absolute,
             now=scope_now.now,
         )
         return _feed(json.dumps(document, ensure_ascii=False), "application/json")
 
-    def league_rows() -> tuple[Any, Any]:
-        scope_now = scope()
+    def league_rows(self) -> tuple[Any, Any]:
+        scope_now = self.scope()
         asked = request.args.get("period")
         try:
             period = (
@@ -286,34 +300,45 @@ def create_blueprint(bot: Bot, cache: PageCache | None = None) -> Blueprint:
             )
         except ValueError as exc:
             abort(400, description=str(exc))
-        with bot.db.session(read_only=True) as session:
-            rows = league(session, scope_now, period)
+        with self.bot.db.session(read_only=True) as session:
+            rows = self.league(session, scope_now, period)
         return rows, period
 
-    @bp.get("/league.json")
-    def league_json() -> Any:
-        rows, period = league_rows()
-        document = feeds.league_json(rows, period, absolute)
+    def league_json(self) -> Any:
+        rows, period = self.league_rows()
+        document = feeds.league_json(rows, period, self.absolute)
         return _feed(json.dumps(document, ensure_ascii=False), "application/json")
 
-    @bp.get("/league.csv")
-    def league_csv() -> Any:
-        rows, period = league_rows()
+    def league_csv(self) -> Any:
+        rows, period = self.league_rows()
         response = _feed(feeds.league_csv(rows), "text/csv; charset=utf-8")
         response.headers["Content-Disposition"] = f'inline; filename="league-{period.key}.csv"'
         return response
 
-    @bp.errorhandler(404)
-    def not_found(error: HTTPException) -> Any:
-        if request.path.endswith((".json", ".csv", ".yml")):
-            return Response("not found\n", status=404, mimetype="text/plain")
-        return render_template("catalogue/404.html"), 404
 
-    @bp.errorhandler(400)
-    def bad_request(error: HTTPException) -> Any:
-        return Response(f"{error.description}\n", status=400, mimetype="text/plain")
+def _headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
-    return bp
+
+def _js_enabled() -> Markup:
+    return Markup(JS_ENABLED)  # a constant of this module, not user text
+
+
+def _page_context() -> dict[str, Any]:
+    section = SECTIONS.get(request.endpoint or "", "")
+    return {"licence": LICENCE, "section": section}
+
+
+def _not_found(error: HTTPException) -> Any:
+    if request.path.endswith((".json", ".csv", ".yml")):
+        return Response("not found\n", status=404, mimetype="text/plain")
+    return render_template("catalogue/404.html"), 404
+
+
+def _bad_request(error: HTTPException) -> Any:
+    return Response(f"{error.description}\n", status=400, mimetype="text/plain")
 
 
 def _page_number(text: str | None) -> int:
