@@ -31,6 +31,24 @@ def create_web_app(bot: Bot) -> Flask:
         query = request.query_string.decode("latin-1")
         return to_flask_response(slack.handle(_headers(), query, request.get_data()))
 
+    @app.get("/healthz")
+    def healthz() -> Any:
+        status, body = health.report()  # makersbot/health.py says when it is 503
+        return jsonify(body), status
+
+    app.register_error_handler(Exception, _unexpected)
+    _add_webhook_routes(app, bot)
+    if bot.settings.public_catalogue == "on":  # off: every catalogue address is a 404
+        from makersbot.catalogue import register as register_catalogue
+
+        register_catalogue(app, bot)
+    _settle_memory(bot)
+    return app
+
+
+def _add_webhook_routes(app: Flask, bot: Bot) -> None:
+    """GitHub's and Trello's webhook routes: each stores the delivery for the workers."""
+
     @app.post("/github/webhook")
     def github_webhook() -> Any:
         status, text = bot.deliveries.accept_github(_headers(), request.get_data())
@@ -56,40 +74,29 @@ def create_web_app(bot: Bot) -> Flask:
         status, text = bot.deliveries.accept_trello(_headers(), request.get_data(), token)
         return Response(text + "\n", status=status, mimetype="text/plain")
 
-    @app.get("/healthz")
-    def healthz() -> Any:
-        status, body = health.report()  # makersbot/health.py says when it is 503
-        return jsonify(body), status
 
-    @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Any:
-        # Never a 5xx for something a sender did: log it, answer 400 with one line.
-        code = getattr(error, "code", None)
-        if isinstance(code, int) and 400 <= code < 500:
-            return Response(getattr(error, "description", "bad request"), status=code)
-        if isinstance(error, SQLAlchemyError | TimeoutError):
-            # Our failure, not the sender's: 503 so that GitHub and Trello try again later.
-            log.warning(
-                "database unavailable for %s %s: %s",
-                request.method,
-                request.path,
-                type(error).__name__,
-            )
-            return Response(
-                "database unavailable; try again later\n",
-                status=503,
-                headers={"Retry-After": "30"},
-                mimetype="text/plain",
-            )
-        log.exception("request failed: %s %s", request.method, request.path)
-        return Response("could not process this request\n", status=400)
-
-    if bot.settings.public_catalogue == "on":  # off: every catalogue address is a 404
-        from makersbot.catalogue import register as register_catalogue
-
-        register_catalogue(app, bot)
-    _settle_memory(bot)
-    return app
+def _unexpected(error: Exception) -> Any:
+    """The answer to any error a route raised."""
+    # Never a 5xx for something a sender did: log it, answer 400 with one line.
+    code = getattr(error, "code", None)
+    if isinstance(code, int) and 400 <= code < 500:
+        return Response(getattr(error, "description", "bad request"), status=code)
+    if isinstance(error, SQLAlchemyError | TimeoutError):
+        # Our failure, not the sender's: 503 so that GitHub and Trello try again later.
+        log.warning(
+            "database unavailable for %s %s: %s",
+            request.method,
+            request.path,
+            type(error).__name__,
+        )
+        return Response(
+            "database unavailable; try again later\n",
+            status=503,
+            headers={"Retry-After": "30"},
+            mimetype="text/plain",
+        )
+    log.exception("request failed: %s %s", request.method, request.path)
+    return Response("could not process this request\n", status=400)
 
 
 def _settle_memory(bot: Bot) -> None:
