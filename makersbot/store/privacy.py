@@ -5,18 +5,17 @@ A person is their `person` row, and everything that points at it or names them: 
 user id in the audit fields of the ledger and in the bot's messages, and their GitHub login
 or Trello username in the ledger and in mirrored activity. Tables added later that point at
 `person.id` are found through the metadata, so an export stays complete and an erasure never
-leaves a row pointing at nobody (see `_references`).
+leaves a row pointing at nobody (see `references`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, String, cast, delete, func, or_, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -36,6 +35,15 @@ from makersbot.store.models import (
     Project,
     ProjectUpdate,
     SlackMessage,
+)
+from makersbot.store.person_refs import (
+    items_naming,
+    ledger_of,
+    like_escaped,
+    logins_of,
+    messages_mentioning,
+    messages_to,
+    references,
 )
 
 _MENTION = re.compile(r"<@(?P<id>[UW][A-Z0-9]+)(?:\|[^>]*)?>|^(?P<bare>[UW][A-Z0-9]{6,})$")
@@ -72,54 +80,6 @@ def mentioned_user(who: str) -> str | None:
     return (mention["id"] or mention["bare"]) if mention else None
 
 
-# What points at a person -----------------------------------------------------------------
-
-
-def _references() -> Iterator[tuple[str, Column[Any]]]:
-    """(table name, column) of every foreign key to `person.id`, from the models' metadata."""
-    for table in SQLModel.metadata.sorted_tables:
-        for key in table.foreign_keys:
-            if key.column.table.name == "person" and key.column.name == "id":
-                yield table.name, key.parent
-
-
-def _mine(person: Person) -> Any:
-    """The ledger entries that are a person's: theirs by id, or by their logins."""
-    who: list[Any] = [col(LedgerEntry.person_id) == person.id]
-    if person.github_login:
-        who.append(func.lower(LedgerEntry.github_login) == person.github_login.lower())
-    if person.trello_username:
-        who.append(func.lower(LedgerEntry.trello_username) == person.trello_username.lower())
-    return or_(*who)
-
-
-def _logins(person: Person) -> list[str]:
-    return [login.lower() for login in (person.github_login, person.trello_username) if login]
-
-
-def _to_them(slack_user_id: str) -> Any:
-    """The bot's direct messages to the person. Queued to their user id, they are recorded
-    under the DM channel Slack answers with, so they are known by their key too, which ends
-    with the user id by convention (`quiet:<project>:<spell>:<user>`)."""
-    return or_(
-        col(SlackMessage.channel) == slack_user_id,
-        col(SlackMessage.key).like(f"%:{slack_user_id}"),
-    )
-
-
-def _mentions(slack_user_id: str) -> Any:
-    """Bot messages that mention the person (text or blocks): `<@U…>` or `<@U…|name>`, and
-    not a longer id that merely starts with theirs."""
-    blocks = cast(col(SlackMessage.blocks), String)
-    return or_(
-        *(
-            column.like(f"%<@{slack_user_id}{end}%")
-            for column in (col(SlackMessage.text), blocks)
-            for end in (">", "|")
-        )
-    )
-
-
 # Export ----------------------------------------------------------------------------------
 
 
@@ -146,35 +106,8 @@ def export_person(session: Session, *, person: Person) -> dict[str, Any]:
             {"project": p.slug, "name": p.name, "started_at": _plain(p.created_at)}
             for p in session.exec(select(Project).where(Project.created_by_id == person.id))
         ],
-        "project_updates": [
-            {
-                "project": slugs.get(u.project_id),
-                "kind": u.kind,
-                "value": u.value,
-                "at": _plain(u.at),
-            }
-            for u in session.exec(
-                select(ProjectUpdate).where(
-                    or_(
-                        col(ProjectUpdate.person_id) == person.id,
-                        (col(ProjectUpdate.kind) == "lead")
-                        & (col(ProjectUpdate.value) == person.slack_user_id),
-                    )
-                )
-            )
-        ],
-        "ledger_entries": [
-            {**_row(e), "project": slugs.get(e.project_id) if e.project_id else None}
-            for e in session.exec(
-                select(LedgerEntry).where(
-                    or_(
-                        _mine(person),
-                        col(LedgerEntry.recorded_by) == person.slack_user_id,
-                        col(LedgerEntry.voided_by) == person.slack_user_id,
-                    )
-                )
-            )
-        ],
+        "project_updates": _project_updates(session, person, slugs),
+        "ledger_entries": _ledger_entries(session, person, slugs),
         "links_created": [
             {"project": slugs.get(k.project_id), "source": k.source, "target": k.target}
             for k in session.exec(select(Link).where(Link.created_by_id == person.id))
@@ -187,28 +120,79 @@ def export_person(session: Session, *, person: Person) -> dict[str, Any]:
         ],
     }
     data.update(_mirrored(session, person, slugs))
-    data["bot_messages"] = [
-        {"key": m.key, "channel": m.channel, "text": m.text, "ts": m.ts}
-        for m in session.exec(
-            select(SlackMessage).where(
-                or_(_to_them(person.slack_user_id), _mentions(person.slack_user_id))
+    data["bot_messages"] = _bot_messages(session, person)
+    data["other_records"] = _other_records(session, person)
+    return data
+
+
+def _project_updates(
+    session: Session, person: Person, slugs: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Project updates the person made, and those that made them a lead."""
+    return [
+        {
+            "project": slugs.get(u.project_id),
+            "kind": u.kind,
+            "value": u.value,
+            "at": _plain(u.at),
+        }
+        for u in session.exec(
+            select(ProjectUpdate).where(
+                or_(
+                    col(ProjectUpdate.person_id) == person.id,
+                    (col(ProjectUpdate.kind) == "lead")
+                    & (col(ProjectUpdate.value) == person.slack_user_id),
+                )
             )
         )
     ]
-    data["other_records"] = {
+
+
+def _ledger_entries(
+    session: Session, person: Person, slugs: dict[int, str]
+) -> list[dict[str, Any]]:
+    """Ledger entries that are the person's, or that they recorded or voided."""
+    return [
+        {**_row(e), "project": slugs.get(e.project_id) if e.project_id else None}
+        for e in session.exec(
+            select(LedgerEntry).where(
+                or_(
+                    ledger_of(person),
+                    col(LedgerEntry.recorded_by) == person.slack_user_id,
+                    col(LedgerEntry.voided_by) == person.slack_user_id,
+                )
+            )
+        )
+    ]
+
+
+def _bot_messages(session: Session, person: Person) -> list[dict[str, Any]]:
+    """The bot's direct messages to the person and its messages that mention them."""
+    return [
+        {"key": m.key, "channel": m.channel, "text": m.text, "ts": m.ts}
+        for m in session.exec(
+            select(SlackMessage).where(
+                or_(messages_to(person.slack_user_id), messages_mentioning(person.slack_user_id))
+            )
+        )
+    ]
+
+
+def _other_records(session: Session, person: Person) -> dict[str, list[dict[str, Any]]]:
+    """Rows of any other table that points at the person, dumped whole."""
+    return {
         table: [
             {key: _plain(value) for key, value in row._mapping.items()}
             for row in session.execute(sa_select(column.table).where(column == person.id))
         ]
-        for table, column in _references()
+        for table, column in references()
         if table not in _DESCRIBED
     }
-    return data
 
 
 def _mirrored(session: Session, person: Person, slugs: dict[int, str]) -> dict[str, Any]:
     """Mirrored GitHub and Trello activity under the person's logins."""
-    logins = _logins(person)
+    logins = logins_of(person)
     if not logins:
         return {"mirrored_activity": [], "mirrored_items": []}
     events = session.exec(
@@ -216,7 +200,7 @@ def _mirrored(session: Session, person: Person, slugs: dict[int, str]) -> dict[s
     ).all()
     items = [
         item
-        for item in session.exec(select(MirroredItem).where(_named_in_item(logins)))
+        for item in session.exec(select(MirroredItem).where(items_naming(logins)))
         if (item.author or "").lower() in logins or {p.lower() for p in item.people} & set(logins)
     ]
     return {
@@ -241,18 +225,6 @@ def _mirrored(session: Session, person: Person, slugs: dict[int, str]) -> dict[s
             for i in items
         ],
     }
-
-
-def _named_in_item(logins: list[str]) -> Any:
-    people = func.lower(cast(col(MirroredItem.people), String))
-    return or_(
-        func.lower(col(MirroredItem.author)).in_(logins),
-        *(people.like(f"%{_like(login)}%", escape="\\") for login in logins),
-    )
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # Erasure ---------------------------------------------------------------------------------
@@ -294,7 +266,9 @@ def count_mine(session: Session, *, person: Person) -> tuple[int, int]:
     memberships = session.exec(
         select(func.count()).select_from(Membership).where(Membership.person_id == person.id)
     ).one()
-    entries = session.exec(select(func.count()).select_from(LedgerEntry).where(_mine(person))).one()
+    entries = session.exec(
+        select(func.count()).select_from(LedgerEntry).where(ledger_of(person))
+    ).one()
     return int(memberships), int(entries)
 
 
@@ -319,12 +293,12 @@ def erase_person(session: Session, *, person: Person) -> Erased:
         .values(value=FORGOTTEN)
     )
     _forget_logins(session, person)
-    erased.messages_deleted = _count(session.execute(delete(SlackMessage).where(_to_them(user))))
+    erased.messages_deleted = _count(session.execute(delete(SlackMessage).where(messages_to(user))))
     # The outbox paces direct messages by the user's id: that gate goes with them.
     session.execute(delete(OutboxGate).where(col(OutboxGate.name) == user))
     erased.messages_edited = _edit_mentions(session, user)
     session.execute(delete(PendingStart).where(col(PendingStart.slack_user_id) == user))
-    for table, column in _references():
+    for table, column in references():
         table_obj = column.table
         if column.nullable:
             changed = session.execute(
@@ -345,7 +319,7 @@ def _count(result: Any) -> int:
 
 
 def _detach_ledger(session: Session, person: Person) -> int:
-    mine = _mine(person)
+    mine = ledger_of(person)
     detached = _count(
         session.execute(
             update(LedgerEntry)
@@ -368,13 +342,13 @@ def _detach_ledger(session: Session, person: Person) -> int:
 def _forget_logins(session: Session, person: Person) -> None:
     """Mirrored activity and items no longer name the person's logins; processed webhook
     deliveries that carry them are dropped early (they are only kept for a while anyway)."""
-    logins = _logins(person)
+    logins = logins_of(person)
     if not logins:
         return
     session.execute(
         update(MirrorEvent).where(func.lower(MirrorEvent.actor).in_(logins)).values(actor=None)
     )
-    for item in session.exec(select(MirroredItem).where(_named_in_item(logins))).all():
+    for item in session.exec(select(MirroredItem).where(items_naming(logins))).all():
         if (item.author or "").lower() in logins:
             item.author = None
         item.people = [p for p in item.people if p.lower() not in logins]
@@ -383,7 +357,7 @@ def _forget_logins(session: Session, person: Person) -> None:
     session.execute(
         delete(Delivery).where(
             col(Delivery.processed_at).is_not(None),
-            or_(*(body.like(f'%"{_like(login)}"%', escape="\\") for login in logins)),
+            or_(*(body.like(f'%"{like_escaped(login)}"%', escape="\\") for login in logins)),
         )
     )
 
@@ -392,7 +366,9 @@ def _edit_mentions(session: Session, slack_user_id: str) -> int:
     """Replace the person's mentions in the bot's messages; bump each so Slack is edited."""
     mention = re.compile(rf"<@{re.escape(slack_user_id)}(?:\|[^>]*)?>")
     edited = 0
-    for message in session.exec(select(SlackMessage).where(_mentions(slack_user_id))).all():
+    for message in session.exec(
+        select(SlackMessage).where(messages_mentioning(slack_user_id))
+    ).all():
         message.text = mention.sub(STAND_IN, message.text)
         message.blocks = _replace(message.blocks, mention)
         message.version += 1
