@@ -177,19 +177,13 @@ def build(
     clock; `per_channel_interval` overrides SLACK_CHANNEL_PACE (the console has no limit)."""
     db = Database(settings.database_url)
     client = client or slack_client(settings)
-    if per_channel_interval is None:
-        per_channel_interval = settings.slack_channel_pace
-    sender = SlackSender(db, client, clock=clock, per_channel_interval=per_channel_interval)
+    pace = settings.slack_channel_pace if per_channel_interval is None else per_channel_interval
+    sender = SlackSender(db, client, clock=clock, per_channel_interval=pace)
     outbox_published, deliveries_stored = threading.Event(), threading.Event()
     outbox = Outbox(wake=outbox_published.set, clock=clock)
     publisher = Publisher(outbox)
     register = register or default_register()
-    rules = ProjectRules(
-        gave_daily_cap=settings.makers_gave_daily_cap,
-        start_daily_cap=settings.makers_start_daily_cap,
-        digest_channel=settings.digest_channel,
-    )
-    projects = ProjectService(db, SlackChannels(client), publisher, clock, rules)
+    projects = _project_service(settings, db, client, publisher, clock)
     people = _people_service(settings, db, register, publisher, client, clock)
     mirror = MirrorService(db, outbox, clock=clock)
     digest = _digest_service(settings, db, outbox, client, clock)
@@ -197,6 +191,11 @@ def build(
     privacy = PrivacyService(db, SlackGateway(client), outbox, publisher, clock)
     links.channel_private = SlackGateway(client).is_private
     claim = _request_claimer(db)
+    deliveries = _delivery_service(settings, db, mirror, clock, deliveries_stored.set)
+    proofs = _identity_proofs(settings, db, people, clock, proof_transport)
+    commands = _commands(
+        settings, db, projects, people, links, digest, publisher, privacy, claim, proofs
+    )
     return Bot(
         settings=settings,
         db=db,
@@ -207,20 +206,10 @@ def build(
         projects=projects,
         people=people,
         mirror=mirror,
-        deliveries=_delivery_service(settings, db, mirror, clock, deliveries_stored.set),
+        deliveries=deliveries,
         links=links,
         digest=digest,
-        commands=Commands(
-            projects,
-            people,
-            links,
-            digest,
-            admins=settings.admins,
-            claim=claim,
-            privacy=privacy,
-            proofs=_identity_proofs(settings, db, people, clock, proof_transport),
-            identity_admin=IdentityAdmin(db, people, publisher, resolve=projects.split_ref),
-        ),
+        commands=commands,
         actions=Actions(projects, claim=claim, admins=settings.admins, privacy=privacy),
         views=Views(projects, claim=claim),
         events=Events(projects, people),
@@ -228,6 +217,43 @@ def build(
         claim=claim,
         outbox_published=outbox_published,
         deliveries_stored=deliveries_stored,
+    )
+
+
+def _project_service(
+    settings: Settings, db: Database, client: WebClient, publisher: Publisher, clock: Clock
+) -> ProjectService:
+    rules = ProjectRules(
+        gave_daily_cap=settings.makers_gave_daily_cap,
+        start_daily_cap=settings.makers_start_daily_cap,
+        digest_channel=settings.digest_channel,
+    )
+    return ProjectService(db, SlackChannels(client), publisher, clock, rules)
+
+
+def _commands(
+    settings: Settings,
+    db: Database,
+    projects: ProjectService,
+    people: PeopleService,
+    links: LinkService,
+    digest: DigestService,
+    publisher: Publisher,
+    privacy: PrivacyService,
+    claim: Callable[[str], bool],
+    proofs: IdentityProofs,
+) -> Commands:
+    """The `/makers` command with every service it calls."""
+    return Commands(
+        projects,
+        people,
+        links,
+        digest,
+        admins=settings.admins,
+        claim=claim,
+        privacy=privacy,
+        proofs=proofs,
+        identity_admin=IdentityAdmin(db, people, publisher, resolve=projects.split_ref),
     )
 
 
