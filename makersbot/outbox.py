@@ -304,29 +304,10 @@ class SlackSender:
         self, session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime
     ) -> None:
         error = outcome.error or "error"
-        maybe = claim.recover or outcome.uncertain
-
-        def release(retry_at: datetime, *, count: bool = True) -> outbox_store.Failure | None:
-            return outbox_store.release(
-                session,
-                row_id=claim.id,
-                token=claim.token,
-                error=error,
-                retry_at=retry_at,
-                maybe_posted=maybe,
-                now=now,
-                count_attempt=count,
-            )
-
         if outcome.retry_after is not None:
-            until = now + timedelta(seconds=outcome.retry_after)
-            if release(until, count=False) is not None:
-                gates.hold_gate(session, name=claim.channel, until=until)
-                if outcome.method == "chat.update":
-                    gates.hold_gate(session, name=UPDATE_GATE, until=until)
-                log.info("Slack asked for %ss before %s again", outcome.retry_after, outcome.method)
+            _wait_for_slack(session, claim, outcome, now, outcome.retry_after)
         elif error in CHANNEL_ERRORS:
-            if release(now) is not None and gates.park(
+            if _release(session, claim, outcome, now, retry_at=now) is not None and gates.park(
                 session, channel=claim.channel, reason=error, now=now, probe_at=now + PROBE_INTERVAL
             ):
                 log.warning(
@@ -342,16 +323,7 @@ class SlackSender:
             if done is not None:
                 log.warning("giving up on message %s in %s: %s", claim.key, claim.channel, error)
         else:
-            failure = release(now)
-            if failure is not None:
-                delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
-                outbox_store.retry_at(session, row_id=claim.id, when=now + delay)
-                log.info(
-                    "will retry message %s in %ss: %s",
-                    claim.key,
-                    int(delay.total_seconds()),
-                    error,
-                )
+            _retry_later(session, claim, outcome, now)
 
     # Parked channels ------------------------------------------------------------------------
 
@@ -377,3 +349,51 @@ class SlackSender:
         if info.get("is_archived"):
             return False
         return bool(info.get("is_member")) or reason != "not_in_channel"
+
+
+def _release(
+    session: Session,
+    claim: ClaimedMessage,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    retry_at: datetime,
+    count: bool = True,
+) -> outbox_store.Failure | None:
+    """Hand the claimed row back, sendable again from `retry_at`; None if the claim was lost."""
+    return outbox_store.release(
+        session,
+        row_id=claim.id,
+        token=claim.token,
+        error=outcome.error or "error",
+        retry_at=retry_at,
+        maybe_posted=claim.recover or outcome.uncertain,
+        now=now,
+        count_attempt=count,
+    )
+
+
+def _wait_for_slack(
+    session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime, seconds: float
+) -> None:
+    """A 429: the row, the channel (and every chat.update) wait out Retry-After."""
+    until = now + timedelta(seconds=seconds)
+    if _release(session, claim, outcome, now, retry_at=until, count=False) is not None:
+        gates.hold_gate(session, name=claim.channel, until=until)
+        if outcome.method == "chat.update":
+            gates.hold_gate(session, name=UPDATE_GATE, until=until)
+        log.info("Slack asked for %ss before %s again", outcome.retry_after, outcome.method)
+
+
+def _retry_later(session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime) -> None:
+    """Any other failure: retry with exponential backoff, capped at MAX_BACKOFF."""
+    failure = _release(session, claim, outcome, now, retry_at=now)
+    if failure is not None:
+        delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
+        outbox_store.retry_at(session, row_id=claim.id, when=now + delay)
+        log.info(
+            "will retry message %s in %ss: %s",
+            claim.key,
+            int(delay.total_seconds()),
+            outcome.error or "error",
+        )

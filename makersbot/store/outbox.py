@@ -182,29 +182,12 @@ def claim_next(
     channel gets at most one claim per `pace`. `skip_locked` (PostgreSQL): rows another
     sender is claiming are skipped, never waited for.
     """
-    stmt = (
-        select(SlackMessage)
-        .where(col(SlackMessage.channel) == channel, _sendable(now, updates_paused=updates_paused))
-        .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
-        .limit(1)
+    row = _oldest_sendable(
+        session, channel=channel, now=now, updates_paused=updates_paused, skip_locked=skip_locked
     )
-    if skip_locked:
-        stmt = stmt.with_for_update(skip_locked=True, of=SlackMessage)
-    row = session.exec(stmt).first()
     if row is None or row.id is None:
         return None
-    insert_ignore(session, OutboxGate, {"name": channel, "next_call_at": now}, conflict=["name"])
-    turn = session.execute(
-        update(OutboxGate)
-        .where(
-            col(OutboxGate.name) == channel,
-            col(OutboxGate.parked_at).is_(None),
-            col(OutboxGate.next_call_at) <= now,
-        )
-        .values(next_call_at=now + pace)
-        .returning(col(OutboxGate.name))
-    ).first()
-    if turn is None:
+    if not _take_turn(session, channel=channel, now=now, pace=pace):
         return None
     thread_ts = None
     if row.thread_key:
@@ -229,6 +212,38 @@ def claim_next(
         created_at=row.created_at,
         recover=recover,
     )
+
+
+def _oldest_sendable(
+    session: Session, *, channel: str, now: datetime, updates_paused: bool, skip_locked: bool
+) -> SlackMessage | None:
+    """The channel's message that has waited longest among those sendable now."""
+    stmt = (
+        select(SlackMessage)
+        .where(col(SlackMessage.channel) == channel, _sendable(now, updates_paused=updates_paused))
+        .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
+        .limit(1)
+    )
+    if skip_locked:
+        stmt = stmt.with_for_update(skip_locked=True, of=SlackMessage)
+    return session.exec(stmt).first()
+
+
+def _take_turn(session: Session, *, channel: str, now: datetime, pace: timedelta) -> bool:
+    """Move the channel's gate from <= now to now + pace in one statement; False when it is
+    paced or parked (another sender had the turn, or Slack refused the channel)."""
+    insert_ignore(session, OutboxGate, {"name": channel, "next_call_at": now}, conflict=["name"])
+    turn = session.execute(
+        update(OutboxGate)
+        .where(
+            col(OutboxGate.name) == channel,
+            col(OutboxGate.parked_at).is_(None),
+            col(OutboxGate.next_call_at) <= now,
+        )
+        .values(next_call_at=now + pace)
+        .returning(col(OutboxGate.name))
+    ).first()
+    return turn is not None
 
 
 def _held(row_id: int, token: str) -> ColumnElement[bool]:
