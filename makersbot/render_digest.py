@@ -119,27 +119,25 @@ def summary(digest: HubDigest) -> str:
 def hub_messages(digest: HubDigest) -> list[Message]:
     """The hub digest: main message first, thread continuations after."""
     period = digest.period
-    forgotten = {f.project.id for f in digest.forgotten}
     header = HeaderBlock(text=clip(f"Makers digest: the week to {day(period.end)}", HEADER_LIMIT))
     head: list[Block] = [header, section(summary(digest))]
-    parts = [
+    foot = f"{period.key} · the 7 days to {day(period.end)} {period.end.strftime('%H:%M')}"
+    if digest.councils:
+        foot += " · ▲▼ gives compared with the 7 days before"
+    return compose(head, _hub_parts(digest), foot)
+
+
+def _hub_parts(digest: HubDigest) -> list[Part]:
+    """The hub digest's parts, in the order the main message shows them."""
+    forgotten = {f.project.id for f in digest.forgotten}
+    return [
         Part(
             "Who gave and who took",
             [league_line(t) for t in digest.councils],
             MAIN_LEAGUE,
             more="councils in the thread",
         ),
-        Part(
-            "First-time givers",
-            (
-                [names_list([plain(n, 60) for n in digest.first_time[:MAIN_NAMES]])]
-                + [plain(n, 60) for n in digest.first_time[MAIN_NAMES:]]
-                if digest.first_time
-                else []
-            ),
-            1,
-            intro="👋 A warm welcome, and thank you:" if digest.first_time else "",
-        ),
+        _first_time_part(digest),
         Part("New projects", [_new_line(p) for p in digest.new_projects], MAIN_LIST),
         Part(
             "New projects that look like existing ones",
@@ -172,10 +170,21 @@ def hub_messages(digest: HubDigest) -> list[Message]:
             "Anyone can help: ask in the channel, or pick one up.",
         ),
     ]
-    foot = f"{period.key} · the 7 days to {day(period.end)} {period.end.strftime('%H:%M')}"
-    if digest.councils:
-        foot += " · ▲▼ gives compared with the 7 days before"
-    return compose(head, parts, foot)
+
+
+def _first_time_part(digest: HubDigest) -> Part:
+    """First-time givers: a few names in the main message, the rest in the thread."""
+    return Part(
+        "First-time givers",
+        (
+            [names_list([plain(n, 60) for n in digest.first_time[:MAIN_NAMES]])]
+            + [plain(n, 60) for n in digest.first_time[MAIN_NAMES:]]
+            if digest.first_time
+            else []
+        ),
+        1,
+        intro="👋 A warm welcome, and thank you:" if digest.first_time else "",
+    )
 
 
 def _new_line(project: ProjectRef) -> str:
