@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlmodel import Session
 
@@ -26,20 +26,7 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
     def name(code: str | None) -> str | None:
         return councils[code].short_name if code and code in councils else None
 
-    makers: dict[int, list[str]] = defaultdict(list)
-    adopters: dict[int, list[str]] = defaultdict(list)
-    members: dict[int, int] = defaultdict(int)
-    for project_id, role, code in rows:
-        # Members are the people who make it; councils that adopted it are listed, not
-        # counted (an adopter who joins becomes a maker and is counted then).
-        if role != Role.ADOPTER.value:
-            members[project_id] += 1
-        council = name(code)
-        if council is None:
-            continue
-        bucket = adopters if role == Role.ADOPTER.value else makers
-        if council not in bucket[project_id]:
-            bucket[project_id].append(council)
+    makers, adopters, members = _group_memberships(rows, name)
     cards = []
     for project in projects:
         assert project.id is not None
@@ -67,3 +54,25 @@ def load_cards(session: Session, projects: Sequence[Project]) -> list[ProjectCar
             )
         )
     return cards
+
+
+def _group_memberships(
+    rows: Sequence[tuple[int, str, str | None]], name: Callable[[str | None], str | None]
+) -> tuple[dict[int, list[str]], dict[int, list[str]], dict[int, int]]:
+    """Per project: the making councils, the adopting councils (each once, in order) and
+    the number of members."""
+    makers: dict[int, list[str]] = defaultdict(list)
+    adopters: dict[int, list[str]] = defaultdict(list)
+    members: dict[int, int] = defaultdict(int)
+    for project_id, role, code in rows:
+        # Members are the people who make it; councils that adopted it are listed, not
+        # counted (an adopter who joins becomes a maker and is counted then).
+        if role != Role.ADOPTER.value:
+            members[project_id] += 1
+        council = name(code)
+        if council is None:
+            continue
+        bucket = adopters if role == Role.ADOPTER.value else makers
+        if council not in bucket[project_id]:
+            bucket[project_id].append(council)
+    return makers, adopters, members
