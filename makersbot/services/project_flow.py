@@ -20,6 +20,7 @@ from makersbot.publishing import Publisher
 from makersbot.render import plain, slack_time
 from makersbot.slack_gateway import SlackChannels
 from makersbot.store import people as people_store
+from makersbot.store import project_lookup
 from makersbot.store import projects as project_store
 from makersbot.store.models import Person, Project
 
@@ -104,7 +105,7 @@ class ProjectFlow:
 
     def _resolve(self, session: Session, actor: Actor, ref: str | None) -> Project:
         if ref:
-            found = project_store.lookup_project(session, ref=ref)
+            found = project_lookup.lookup_project(session, ref=ref)
             if found.project is None:
                 raise no_such_project(ref, found.choices)
             return found.project
@@ -142,9 +143,9 @@ class ProjectFlow:
         """The leading words that most closely name a project, when some name one clearly."""
         best: tuple[float, int, Project] | None = None
         choices: tuple[Project, ...] = ()
-        names = project_store.project_names(session)
+        names = project_lookup.project_names(session)
         for n in range(min(len(words), 8), 0, -1):
-            found = project_store.lookup_project(session, ref=" ".join(words[:n]), names=names)
+            found = project_lookup.lookup_project(session, ref=" ".join(words[:n]), names=names)
             if found.project is not None and (best is None or found.score > best[0]):
                 best = (found.score, n, found.project)
             elif found.choices and not choices:
