@@ -25,6 +25,7 @@ from tests.mirror_helpers import (
     lower,
     messages_by_key,
     start_project,
+    use_shared_secrets,
 )
 from tests.state_plan import Card, at
 
@@ -105,6 +106,7 @@ def test_a_long_burst_in_one_thread_keeps_every_note(mbot: Bot, fake_slack: Fake
     # that each fit in one Slack section.
     start_project(mbot)
     mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    use_shared_secrets(mbot)  # the cards' deliveries are signed with the app-wide secret
     card, rng = Card(1, "Survey residents"), random.Random(0)
     deliveries = [card.step("created", at(0), rng)]
     deliveries += [card.step("commented", at(n), rng) for n in range(1, 244)]
@@ -126,6 +128,7 @@ def test_a_card_stored_before_marks_keeps_its_labels(mbot: Bot) -> None:
     # added later joins them instead of replacing them, and one removed goes.
     start_project(mbot)
     mbot.links.link(ALICE, f"hello-world trello {BOARD}")
+    use_shared_secrets(mbot)  # the cards' deliveries are signed with the app-wide secret
     card, rng = Card(1, "Survey residents"), random.Random(2)
     card.truth.labels = {"accessibility", "research"}
     card.truth.opened, card.truth.state = True, "To do"

@@ -22,7 +22,15 @@ from makersbot.app import Bot
 from makersbot.store.models import Delivery, MirroredItem
 from tests.conftest import Clock
 from tests.fakes.slack import FakeSlack
-from tests.mirror_helpers import ALICE, BOARD, REPO, link, mirror_bot, start_project
+from tests.mirror_helpers import (
+    ALICE,
+    BOARD,
+    REPO,
+    link,
+    mirror_bot,
+    start_project,
+    use_shared_secrets,
+)
 from tests.state_plan import Card, Issue, Item, Signed, Truth, at, random_plan, row_state
 
 
@@ -31,6 +39,7 @@ def linked(bot: Bot) -> None:
     start_project(bot)
     link(bot, f"hello-world github {REPO} threads:off")
     bot.links.link(ALICE, f"hello-world trello {BOARD} threads:off")
+    use_shared_secrets(bot)  # the plans sign with the app-wide secrets
 
 
 def deliver(bot: Bot, deliveries: Sequence[Signed]) -> None:
