@@ -135,9 +135,10 @@ def run_floor(
 
     Returns what it accepted and its worker's peak RSS (KiB); wrong answers go to `problems`.
     """
-    # `makersbot serve`'s own settings (makersbot/cli.py): one gthread worker x 8 threads.
-    serve_like = Gunicorn(workers=1)
-    app = "bench._common:bare_webhook_app()"
+    # `makersbot serve`'s own settings (makersbot/server.py): one asgi worker, the WSGI app
+    # behind the same buffering front.
+    serve_like = Gunicorn(worker_class="asgi", threads=1, workers=1)
+    app = serve_like.app("bench._common:bare_webhook_app()")
     with Server("bare", app, env, workdir, gunicorn=serve_like) as bare:
         warm_sent = send_all(bare.port, [warm[1]], warm[0].items, lanes=args.concurrency, pause=0)
         problems += bad_acks(warm_sent, b"ok")

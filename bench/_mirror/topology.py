@@ -94,7 +94,8 @@ def _tally(problems: Sequence[str]) -> tuple[int, int, int]:
 def run_floor(env: dict[str, str], workdir: Path, plan: list[Delivery], layout: Layout) -> Sent:
     """The bare HMAC-only app under the Procfile web line's gunicorn settings."""
     web: Gunicorn = procfile_web()
-    with Server("bare", "bench._common:bare_webhook_app()", env, workdir, gunicorn=web) as bare:
+    floor = web.app("bench._common:bare_webhook_app()")  # served as the web line serves the bot
+    with Server("bare", floor, env, workdir, gunicorn=web) as bare:
         send_all(bare.port, [plan[:48]], layout.items, lanes=8, pause=0)  # warm-up
         return send_all(bare.port, bursts_of(plan, 10), layout.items, lanes=8, pause=0.2)
 
