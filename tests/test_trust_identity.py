@@ -669,9 +669,13 @@ def test_the_domain_register_names_councils_of_the_register() -> None:
 
 
 def test_the_register_is_rebuilt_by_its_script(tmp_path: Path) -> None:
-    sources = Path("/work/shared/data")
-    if not (sources / "council-domains").is_dir():
-        pytest.skip("the source files are not on this machine")
+    # The sources live in the project's shared folder beside the checkout, not in the repo:
+    # the packaged CSV is what a clone needs; this checks it still matches its sources.
+    root = Path(__file__).resolve().parent.parent
+    candidates = [root.parent / "shared" / "data", Path("/work/shared/data")]
+    sources = next((c for c in candidates if (c / "council-domains").is_dir()), None)
+    if sources is None:
+        pytest.skip("the council domain sources (shared/data) are not beside this checkout")
     import runpy
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "council_domains.py"
