@@ -123,7 +123,7 @@ class HealthCheck:
         if parked:
             shown = ", ".join(parked[:5]) + (" …" if len(parked) > 5 else "")
             reasons.append(f"{len(parked)} channel(s) parked: {shown}")
-        oldest = health_store.oldest_due_message(session, now=now)
+        oldest = outbox_store.oldest_pending(session, now=now)
         if oldest is not None and now - oldest > self.outbox_late:
             waited = int((now - oldest).total_seconds())
             reasons.append(

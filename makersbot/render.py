@@ -347,3 +347,11 @@ def home_view(who: Identity, cards: Sequence[ProjectCard]) -> dict[str, object]:
         blocks.append(_section("You are not in any project yet. `/makers list` shows them all."))
     blocks.append(_context("Type `/makers help` in any channel for every command."))
     return View(type="home", blocks=blocks[:BLOCK_LIMIT]).to_dict()
+
+
+def safe_url(url: str) -> str | None:
+    """An http(s) URL made safe inside `<url|label>`; None for anything else. URLs come from
+    payloads and people: unescaped, `>|<!channel>` in one would close the link and ping."""
+    if not url.startswith(("https://", "http://")):
+        return None
+    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")

@@ -17,7 +17,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from makersbot.domain.messages import Message
-from makersbot.render import BLOCK_LIMIT, SECTION_LIMIT, TEXT_LIMIT, clip, plain
+from makersbot.render import BLOCK_LIMIT, SECTION_LIMIT, TEXT_LIMIT, clip, plain, safe_url
 
 # What a message's blocks may hold in all: below the ~12,000 characters Slack accepts.
 MESSAGE_BUDGET = 10_000
@@ -51,10 +51,8 @@ def day(moment: datetime) -> str:
 def link(url: str, label: str) -> str:
     """A mrkdwn link to an http(s) URL; just the (escaped) label otherwise."""
     text = plain(label, 150)
-    if not url.startswith(("https://", "http://")):
-        return text
-    safe = url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
-    return f"<{safe}|{text}>"
+    safe = safe_url(url)
+    return f"<{safe}|{text}>" if safe else text
 
 
 # Packing --------------------------------------------------------------------------------

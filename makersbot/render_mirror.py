@@ -15,6 +15,7 @@ from makersbot.render import (
     clip,
     escape,
     plain,
+    safe_url,
     slack_date,
     slack_time,
 )
@@ -56,15 +57,6 @@ def item_title(item: ItemView, *, limit: int = 300) -> str:
         # Link text cannot contain "|" or ">" unescaped; escape() handled ">", drop "|".
         return f"<{url}|{label.replace('|', '¦')}>"
     return label
-
-
-def safe_url(url: str) -> str | None:
-    """An http(s) URL made safe inside `<url|label>`, as `render_digest_parts.link()` does;
-    None for anything else. A URL comes from a payload: unescaped, `>|<!channel>` in it would
-    close the link and ping the channel."""
-    if not url.startswith(("https://", "http://")):
-        return None
-    return url.replace("<", "%3C").replace(">", "%3E").replace("|", "%7C").replace(" ", "%20")
 
 
 def _context_line(item: ItemView) -> str:

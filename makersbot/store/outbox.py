@@ -362,14 +362,16 @@ def next_gate_opening(session: Session, *, now: datetime) -> datetime | None:
     return soonest
 
 
-def oldest_pending(session: Session) -> datetime | None:
-    """When the longest-waiting unsent change was published, parked channels left out.
+def oldest_pending(session: Session, *, now: datetime | None = None) -> datetime | None:
+    """When the longest-waiting unsent change was published, parked channels left out; with
+    `now`, only messages due by then (one waiting out a `Retry-After` or back-off is not late).
 
     For /healthz: a late outbox shows here, a parked channel in `parked_channels`.
     """
     parked = select(OutboxGate.name).where(col(OutboxGate.parked_at).is_not(None))
+    due = [col(SlackMessage.next_attempt_at) <= now] if now is not None else []
     return session.exec(
         select(func.min(SlackMessage.updated_at)).where(
-            unsent(), col(SlackMessage.channel).not_in(parked)
+            unsent(), col(SlackMessage.channel).not_in(parked), *due
         )
     ).one()
