@@ -44,7 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import temp_dir  # noqa: E402
+from bench._common import temp_dir, use_shared_secrets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "octo-council/bins"
@@ -131,14 +131,7 @@ def build_bot(database_url: str, slack_url: str, github_url: str, clock: SimCloc
     bot.projects.start(alice, "Bin collections")
     bot.links.link(alice, f"bin-collections github {REPO}")
     bot.sender.drain()
-    # Deliveries are signed with GITHUB_WEBHOOK_SECRET, the fallback of links made before
-    # per-link secrets: let this link take them (same HMAC cost, no hook-id lookup).
-    from sqlalchemy import update
-
-    from makersbot.store.models import Link
-
-    with bot.db.session() as session:
-        session.execute(update(Link).values(webhook_secret=None, callback_token=None))
+    use_shared_secrets(bot)  # deliveries are signed with the app-wide secret
     return bot
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench._common import ServerProcess, children_of, peak_rss_kib
+from bench._common import ServerProcess, children_of, peak_rss_kib, use_shared_secrets
 from bench._mirror.layout import (
     GITHUB_SECRET,
     PUBLIC_URL,
@@ -103,7 +103,7 @@ def seed(
                 _start_and_link(bot, actor, project, filters, github, trello)
         bot.sender.drain()
         _fill_in_keys(bot, layouts)
-        _use_the_shared_secrets(bot)
+        use_shared_secrets(bot)
     finally:
         bot.stop()  # disposes the engine: the server opens the database afresh
 
@@ -131,22 +131,6 @@ def _start_and_link(
         reply = bot.links.link(actor(), f"{slug} trello {b.id}{filters}").reply
         if "webhook is set up" not in reply:
             raise RuntimeError(f"linking board {b.name}: {reply}")
-
-
-def _use_the_shared_secrets(bot: Bot) -> None:
-    """Let the links take deliveries signed with the app-wide secrets.
-
-    The plan signs every delivery before the links exist, with GITHUB_WEBHOOK_SECRET and
-    the old `/trello/webhook` callback: the fallback that links made before per-link
-    secrets use. Verifying it costs the same HMAC (and no database read), so the figures
-    are, if anything, a little kind to intake.
-    """
-    from sqlalchemy import update
-
-    from makersbot.store.models import Link
-
-    with bot.db.session() as session:
-        session.execute(update(Link).values(webhook_secret=None, callback_token=None))
 
 
 def _fill_in_keys(bot: Bot, layouts: Sequence[Layout]) -> None:
