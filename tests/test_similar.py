@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from rapidfuzz import fuzz, process
 from sqlmodel import select
 
 from makersbot.app import Bot
@@ -111,6 +112,48 @@ def test_words_are_normalised_before_comparing() -> None:
     assert similar.words("Reporting potholes") == ["report", "pothole"]
     assert similar.words("Libraries") == ["library"]
     assert similar.words("Bus service status") == ["bus", "status"]  # not "bu", "statu"
+
+
+def _plain_like(
+    index: similar.SimilarityIndex, name: str, description: str, among: set[int] | None
+) -> list[tuple[int, float]]:
+    """The look-alikes as the index found them before its arrays: one dict of sums, one
+    `extract` of the names, in pure Python."""
+    cosine: dict[int, float] = {}
+    rows: dict[str, dict[int, float]] = {}
+    for term, (rows_of, weights) in index._postings.items():
+        pairs = zip(rows_of.tolist(), weights.tolist(), strict=True)
+        rows[term] = {index._ids[r]: float(w) for r, w in pairs}
+    name_words = similar.words(name)
+    for term, weight in index._vector(index._terms(name_words, description)).items():
+        for project_id, other in rows.get(term, {}).items():
+            cosine[project_id] = cosine.get(project_id, 0.0) + weight * other
+    scores = {i: 100 * c for i, c in cosine.items() if c >= similar.TEXT_MATCH}
+    if name_words:
+        names = dict(zip(index._ids, index._names, strict=True))
+        for _, ratio, project_id in process.extract(
+            " ".join(name_words), names, scorer=fuzz.token_sort_ratio, limit=None, score_cutoff=85
+        ):
+            scores[project_id] = max(scores.get(project_id, 0.0), float(ratio))
+    found = sorted(
+        ((project_id, round(score, 1)) for project_id, score in scores.items()),
+        key=lambda s: (-s[1], s[0]),
+    )
+    return [(i, score) for i, score in found if among is None or i in among]
+
+
+def test_many_queries_at_once_score_exactly_as_one_at_a_time() -> None:
+    index = similar.SimilarityIndex((i, n, d) for i, (_, n, d) in enumerate(EXISTING))
+    queries: list[tuple[str, str, set[int] | None]] = [(n, d, None) for n, d, _ in SAME]
+    queries += [(n, d, {0, 1, 4, 9}) for n, d, _ in SAME]
+    queries += [(n, d, None) for n, d in DIFFERENT] + [("", "", None), ("Council app", "", None)]
+    many = index.likes(queries, limit=50)
+    assert many == [index.like(n, d, among=a, limit=50) for n, d, a in queries]
+    # The same scores, to the last bit, as the plain sums they replace.
+    assert [[(f.project_id, f.score) for f in found] for found in many] == [
+        _plain_like(index, n, d, a) for n, d, a in queries
+    ]
+    assert sum(map(len, many)) > len(SAME)  # the queries found something to compare
 
 
 # The start prompt -----------------------------------------------------------------------------

@@ -145,7 +145,11 @@ def new_projects(session: Session, period: Period) -> list[ProjectRef]:
 
 
 def look_alikes(session: Session, period: Period) -> list[LookAlike]:
-    """New projects of the period that look like projects started before them."""
+    """New projects of the period that look like projects started before them.
+
+    The index is built once and every new project asked in one `likes` call (its names
+    compared in one `cdist`), each among the projects started before it.
+    """
     ids = projects.new_project_ids(session, period=period)
     if not ids:
         return []
@@ -153,21 +157,32 @@ def look_alikes(session: Session, period: Period) -> list[LookAlike]:
     index = similar.SimilarityIndex((i, n, d) for i, n, d, _ in rows)
     started = {i: at for i, _, _, at in rows}
     texts = {i: (n, d) for i, n, d, _ in rows}
-    found: dict[int, list[int]] = {}
-    for project_id in ids:
-        if project_id not in texts:
-            continue
-        name, description = texts[project_id]
-        earlier = {i for i, at in started.items() if at < started[project_id]}
-        older = [like.project_id for like in index.like(name, description, among=earlier)]
-        if older:
-            found[project_id] = older
+    asked = [i for i in ids if i in texts]
+    likes = index.likes([(*texts[i], _StartedBefore(started, started[i])) for i in asked])
+    found = {
+        new: [like.project_id for like in alike]
+        for new, alike in zip(asked, likes, strict=True)
+        if alike
+    }
     refs = projects.project_refs(session, ids={i for k, v in found.items() for i in (k, *v)})
     return [
         LookAlike(refs[new], tuple(refs[i] for i in older if i in refs))
         for new, older in found.items()
         if new in refs
     ]
+
+
+class _StartedBefore:
+    """The projects started before a moment, as a container: asked only of the few projects
+    a new one looks like, instead of building a set of thousands for each new project."""
+
+    def __init__(self, started: dict[int, datetime], moment: datetime) -> None:
+        self.started = started
+        self.moment = moment
+
+    def __contains__(self, project_id: object) -> bool:
+        at = self.started.get(project_id) if isinstance(project_id, int) else None
+        return at is not None and at < self.moment
 
 
 def phase_changes(session: Session, period: Period) -> tuple[list[PhaseChange], list[LiveProject]]:
