@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from slack_sdk.models.blocks import Block, HeaderBlock
-
 from makersbot.domain.digest import (
     GIVE_SOURCES,
     TAKE_SOURCES,
@@ -26,10 +24,12 @@ from makersbot.domain.digest import (
 from makersbot.domain.messages import Message
 from makersbot.render import HEADER_LIMIT, PHASE_MARKERS, clip, phase_label, plain
 from makersbot.render_digest_parts import (
+    Block,
     Part,
     compose,
     count,
     day,
+    header,
     link,
     names_list,
     section,
@@ -119,8 +119,8 @@ def summary(digest: HubDigest) -> str:
 def hub_messages(digest: HubDigest) -> list[Message]:
     """The hub digest: main message first, thread continuations after."""
     period = digest.period
-    header = HeaderBlock(text=clip(f"Makers digest: the week to {day(period.end)}", HEADER_LIMIT))
-    head: list[Block] = [header, section(summary(digest))]
+    title = clip(f"Makers digest: the week to {day(period.end)}", HEADER_LIMIT)
+    head: list[Block] = [header(title), section(summary(digest))]
     foot = f"{period.key} · the 7 days to {day(period.end)} {period.end.strftime('%H:%M')}"
     if digest.councils:
         foot += " · ▲▼ gives compared with the 7 days before"

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from typing import Any
 
 from makersbot.domain.messages import Message
 from makersbot.render import BLOCK_LIMIT, SECTION_LIMIT, TEXT_LIMIT, clip, plain, safe_url
@@ -69,31 +68,51 @@ class Part:
     more: str = "in the thread"
 
 
-def section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))
+# Blocks are the dicts Slack takes, built directly: `slack_sdk`'s block classes validate and
+# serialise each one again (a quarter of a second for a week's 4,000 project digests). The
+# keys, their order and the dropped empty text are what their `to_dict()` gives.
+Block = dict[str, Any]
 
 
-def _sections(title: str, lines: Sequence[str]) -> list[SectionBlock]:
+def _mrkdwn(text: str) -> dict[str, str]:
+    return {"text": text, "type": "mrkdwn"} if text else {"type": "mrkdwn"}
+
+
+def section(text: str) -> Block:
+    return {"text": _mrkdwn(clip(text, SECTION_LIMIT)), "type": "section"}
+
+
+def header(text: str) -> Block:
+    """A header block; `text` is never empty (Slack refuses one)."""
+    return {"text": {"emoji": True, "text": text, "type": "plain_text"}, "type": "header"}
+
+
+def context(text: str) -> Block:
+    return {"elements": [_mrkdwn(clip(text, SECTION_LIMIT))], "type": "context"}
+
+
+def _sections(title: str, lines: Sequence[str]) -> list[Block]:
     """Lines packed into as few sections as fit 3000 characters, the title on the first."""
-    blocks: list[SectionBlock] = []
+    blocks: list[Block] = []
     chunk = [title] if title else []
+    size = sum(len(x) + 1 for x in chunk)  # what the chunk's lines take, one newline each
     for line in lines:
         line = clip(line, LINE_LIMIT)
-        if chunk and sum(len(x) + 1 for x in chunk) + len(line) > SECTION_LIMIT - 50:
+        if chunk and size + len(line) > SECTION_LIMIT - 50:
             blocks.append(section("\n".join(chunk)))
-            chunk = []
+            chunk, size = [], 0
         chunk.append(line)
+        size += len(line) + 1
     if chunk:
         blocks.append(section("\n".join(chunk)))
     return blocks
 
 
 def _block_text(block: Block) -> str:
-    text = getattr(block, "text", None)
+    text = block.get("text")
     if text is not None:
-        return str(getattr(text, "text", text))
-    elements = getattr(block, "elements", None) or []
-    return "\n".join(str(getattr(e, "text", "")) for e in elements)
+        return str(text.get("text", ""))
+    return "\n".join(str(e.get("text", "")) for e in block.get("elements") or [])
 
 
 def _size(blocks: Sequence[Block]) -> int:
@@ -102,20 +121,21 @@ def _size(blocks: Sequence[Block]) -> int:
 
 def _message(blocks: Sequence[Block], text: str | None = None) -> Message:
     fallback = text if text is not None else "\n".join(_block_text(b) for b in blocks)
-    return Message(text=clip(fallback, TEXT_LIMIT), blocks=[b.to_dict() for b in blocks])
+    return Message(text=clip(fallback, TEXT_LIMIT), blocks=list(blocks))
 
 
 def _messages(blocks: Sequence[Block]) -> list[Message]:
     """Blocks spread over as many messages as Slack's per-message limits need."""
     messages: list[Message] = []
     current: list[Block] = []
+    size = 0  # _size(current), kept as blocks are added
     for block in blocks:
-        if current and (
-            len(current) >= BLOCK_LIMIT or _size(current) + len(_block_text(block)) > MESSAGE_BUDGET
-        ):
+        block_size = len(_block_text(block))
+        if current and (len(current) >= BLOCK_LIMIT or size + block_size > MESSAGE_BUDGET):
             messages.append(_message(current))
-            current = []
+            current, size = [], 0
         current.append(block)
+        size += block_size
     if current:
         messages.append(_message(current))
     return messages
@@ -148,6 +168,6 @@ def compose(head: list[Block], parts: Sequence[Part], foot: str) -> list[Message
             thread.extend(_sections(f"*{part.title}* (continued)", rest))
     if thread:
         foot += " · Detail continues in the thread."
-    main.append(ContextBlock(elements=[MarkdownTextObject(text=clip(foot, SECTION_LIMIT))]))
+    main.append(context(foot))
     head_text = "\n".join(_block_text(b) for b in main[:2])
     return [_message(main, head_text)] + _messages(thread)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from slack_sdk.models.blocks import Block
-
 from makersbot.domain.digest import ProjectDigest
 from makersbot.domain.messages import Message
 from makersbot.render import phase_label, plain
-from makersbot.render_digest_parts import Part, compose, count, day, link, names_list, section
+from makersbot.render_digest_parts import (
+    Block,
+    Part,
+    compose,
+    count,
+    day,
+    link,
+    names_list,
+    section,
+)
 
 PROJECT_LIST = 10
 

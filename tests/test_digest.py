@@ -3,6 +3,7 @@ on-demand commands, Slack's limits and escaping, and the chart upload."""
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -481,6 +482,8 @@ def validate(messages: list[Message]) -> None:
             block = Block.parse(raw)
             assert block is not None
             block.validate_json()
+            # Built as dicts, the blocks are exactly what slack_sdk's classes would send.
+            assert json.dumps(block.to_dict()) == json.dumps(raw)
             text = raw.get("text")
             if isinstance(text, dict):
                 assert len(text["text"]) <= SECTION_LIMIT
