@@ -108,7 +108,18 @@ class LedgerEntry(SQLModel, table=True):
 
     __tablename__ = "ledger_entry"
     __table_args__ = (
-        Index("ix_ledger_occurred", "occurred_at"),
+        # The digest's week (migration 0013): every column its period queries read, so they
+        # never touch the table.
+        Index(
+            "ix_ledger_period",
+            "occurred_at",
+            "kind",
+            "source",
+            "council_code",
+            "project_id",
+            "unverified",
+            "voided_at",
+        ),
         Index("ix_ledger_council_occurred", "council_code", "occurred_at"),
         # The public catalogue (bench/catalogue.py), each read without touching the table:
         # a project's last activity and gives per month; its gives per council (CHAOSS);
