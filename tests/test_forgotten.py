@@ -119,6 +119,8 @@ def test_activity_is_the_latest_act_of_any_kind(bot: Bot, clock: Clock) -> None:
     with bot.db.session(read_only=True) as s:
         last = activity.last_activity(s, project_ids=[*ids.values(), *kinds.values()])
         quiet = dict(activity.quiet_projects(s, before=start + 3 * WEEK + timedelta(seconds=1)))
+        # Every kind of act after the start wakes a project: only the one left alone sleeps.
+        early = activity.quiet_projects(s, before=start + timedelta(days=1))
     assert last[ids["only-started"]] == start
     assert last[kinds["status"]] == start + WEEK
     assert last[kinds["member"]] == start + 2 * WEEK
@@ -127,6 +129,7 @@ def test_activity_is_the_latest_act_of_any_kind(bot: Bot, clock: Clock) -> None:
     assert last[ids["all"]] == start + 3 * WEEK
     # Quiet since just after the ledger entries: everything but the mirrored project.
     assert set(quiet) == {*ids.values(), *kinds.values()} - {kinds["mirror"]}
+    assert early == [(ids["only-started"], start)]
 
 
 # The flag and the direct messages ----------------------------------------------------------------

@@ -207,8 +207,7 @@ def phase_changes(session: Session, period: Period) -> tuple[list[PhaseChange], 
 def stale_projects(session: Session, period: Period) -> list[StaleProject]:
     """Projects, not retired, with no activity of any kind for four weeks, with their leads."""
     since = period.end - STALE_AFTER
-    ids = projects.untouched_project_ids(session, since=since)
-    ids -= projects.active_project_ids(session, since=since, end=period.end)
+    ids = projects.stale_project_ids(session, since=since, end=period.end)
     leads = projects.project_leads(session, project_ids=ids)
     refs = projects.project_refs(session, ids=ids)
     return sorted(

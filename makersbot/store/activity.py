@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Subquery, func, union_all, update
+from sqlalchemy import Subquery, exists, func, union_all, update
 from sqlmodel import Session, col, select
 
 from makersbot.domain.projects import Phase
@@ -31,20 +31,24 @@ from makersbot.store.rows import insert_ignore
 BATCH = 500  # project ids per IN (...)
 
 
-def _activity(
-    *, since: datetime | None = None, project_ids: Iterable[int] | None = None
-) -> Subquery:
-    """(project_id, at) of every act on a project, optionally since a time or for some ids."""
-    sources: list[tuple[Any, Any]] = [
+def _sources() -> list[tuple[Any, Any]]:
+    """(project id, time) of each kind of act on a project."""
+    return [
         (col(Project.id), col(Project.created_at)),
         (col(ProjectUpdate.project_id), col(ProjectUpdate.at)),
         (col(Membership.project_id), col(Membership.joined_at)),
         (col(LedgerEntry.project_id), col(LedgerEntry.occurred_at)),
         (col(MirrorEvent.project_id), col(MirrorEvent.occurred_at)),
     ]
+
+
+def _activity(
+    *, since: datetime | None = None, project_ids: Iterable[int] | None = None
+) -> Subquery:
+    """(project_id, at) of every act on a project, optionally since a time or for some ids."""
     ids = sorted(set(project_ids)) if project_ids is not None else None
     parts = []
-    for project_id, at in sources:
+    for project_id, at in _sources():
         part = select(project_id.label("project_id"), at.label("at")).where(project_id.is_not(None))
         if since is not None:
             part = part.where(at >= since)
@@ -67,25 +71,26 @@ def last_activity(session: Session, *, project_ids: Iterable[int]) -> dict[int, 
     return found
 
 
-def active_since(session: Session, *, since: datetime) -> set[int]:
-    """Projects with any activity at or after `since`."""
-    activity = _activity(since=since)
-    rows = session.execute(select(activity.c.project_id).distinct()).all()
-    return {int(project_id) for (project_id,) in rows}
-
-
 def quiet_projects(session: Session, *, before: datetime) -> list[tuple[int, datetime]]:
     """(project id, last activity) of every project, not retired, with no activity since
     `before`; the longest quiet first."""
+    # One index probe per project and kind of act, on each table's (project_id, time)
+    # index, that stops at the first act since `before`: the cost follows the projects, not
+    # the weeks of activity since `before`.
+    acted = [
+        exists().where(project_id == col(Project.id), at >= before)
+        for project_id, at in _sources()[1:]  # the project's own start: created_at below
+    ]
     candidates = {
         int(i)
         for (i,) in session.execute(
             select(col(Project.id)).where(
-                col(Project.phase) != Phase.RETIRED.value, col(Project.created_at) < before
+                col(Project.phase) != Phase.RETIRED.value,
+                col(Project.created_at) < before,
+                *(~act for act in acted),
             )
         ).all()
     }
-    candidates -= active_since(session, since=before)
     last = last_activity(session, project_ids=candidates)
     return sorted(last.items(), key=lambda item: (item[1], item[0]))
 

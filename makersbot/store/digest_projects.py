@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_
+from sqlalchemy import String, and_, cast, exists, func, or_
 from sqlmodel import Session, col, select
 
 from makersbot.domain.digest import WEEK, Period, ProjectRef, WaitingReview
 from makersbot.domain.projects import Phase, Role
-from makersbot.store.digest import chunks, columns, council_names
+from makersbot.store.digest import CHUNK, chunks, columns, council_names
 from makersbot.store.models import (
     LedgerEntry,
     Link,
@@ -31,6 +31,7 @@ from makersbot.store.models import (
 )
 
 CANDIDATES = 200  # open, welcoming items considered for ideas
+WHOLE_TABLE = 2 * CHUNK  # project refs asked for more ids than this read the whole table
 
 EventCount = tuple[int, str, str, int]  # (project id, item kind, action, count)
 
@@ -51,29 +52,34 @@ class OpenItem:
 
 def project_refs(session: Session, *, ids: Iterable[int]) -> dict[int, ProjectRef]:
     """Projects by id, with their lead council's name."""
+    wanted = set(ids)
+    query = columns(
+        col(Project.id),
+        col(Project.name),
+        col(Project.slug),
+        col(Project.phase),
+        col(Project.channel_id),
+        col(Project.lead_council_code),
+    )
     rows: list[Any] = []
-    for batch in chunks(sorted(set(ids))):
-        rows += session.execute(
-            columns(
-                col(Project.id),
-                col(Project.name),
-                col(Project.slug),
-                col(Project.phase),
-                col(Project.channel_id),
-                col(Project.lead_council_code),
-            ).where(col(Project.id).in_(batch))
-        ).all()
-    names = council_names(session, codes={r.lead_council_code for r in rows if r.lead_council_code})
+    if len(wanted) > WHOLE_TABLE:
+        # Most projects (every channel with news): one pass over the table costs less than
+        # many IN lists.
+        rows = [r for r in session.execute(query).all() if r[0] in wanted]
+    else:
+        for batch in chunks(sorted(wanted)):
+            rows += session.execute(query.where(col(Project.id).in_(batch))).all()
+    names = council_names(session, codes={lead for *_, lead in rows if lead})
     return {
-        r.id: ProjectRef(
-            id=r.id,
-            name=r.name,
-            slug=r.slug,
-            phase=r.phase,
-            channel_id=r.channel_id,
-            lead_council=names.get(r.lead_council_code) if r.lead_council_code else None,
+        project_id: ProjectRef(
+            id=project_id,
+            name=name,
+            slug=slug,
+            phase=phase,
+            channel_id=channel_id,
+            lead_council=names.get(lead) if lead else None,
         )
-        for r in rows
+        for project_id, name, slug, phase, channel_id, lead in rows
     }
 
 
@@ -148,28 +154,27 @@ def open_items_welcoming_help(session: Session) -> list[OpenItem]:
     ]
 
 
-def active_project_ids(session: Session, *, since: datetime, end: datetime) -> set[int]:
-    """Projects with a ledger entry, update or mirror event in [since, end)."""
-    active: set[int] = set()
-    for column, at in (
-        (col(LedgerEntry.project_id), col(LedgerEntry.occurred_at)),
-        (col(ProjectUpdate.project_id), col(ProjectUpdate.at)),
-        (col(MirrorEvent.project_id), col(MirrorEvent.occurred_at)),
-    ):
-        rows = session.execute(
-            select(column).where(col(at) >= since, col(at) < end).distinct()
-        ).all()
-        active.update(r[0] for r in rows if r[0] is not None)
-    return active
+def stale_project_ids(session: Session, *, since: datetime, end: datetime) -> set[int]:
+    """Projects, not retired, neither created nor updated since `since`, with no ledger
+    entry, update or mirror event in [since, end).
 
-
-def untouched_project_ids(session: Session, *, since: datetime) -> set[int]:
-    """Projects, not retired, neither created nor updated since `since`."""
+    One probe of each table's (project_id, time) index per project, that stops at the first
+    act: the cost follows the projects, not the four weeks of entries.
+    """
+    acted = [
+        exists().where(project_id == col(Project.id), at >= since, at < end)
+        for project_id, at in (
+            (col(LedgerEntry.project_id), col(LedgerEntry.occurred_at)),
+            (col(ProjectUpdate.project_id), col(ProjectUpdate.at)),
+            (col(MirrorEvent.project_id), col(MirrorEvent.occurred_at)),
+        )
+    ]
     rows = session.execute(
         select(col(Project.id)).where(
             col(Project.phase) != Phase.RETIRED.value,
             col(Project.created_at) < since,
             col(Project.updated_at) < since,
+            *(~act for act in acted),
         )
     ).all()
     return {i for (i,) in rows}
