@@ -10,9 +10,10 @@ never by failing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from makersbot.domain.messages import Message
@@ -44,7 +45,15 @@ def names_list(names: Sequence[str]) -> str:
 
 def day(moment: datetime) -> str:
     """A date as people say it, in the zone the moment carries: "30 Nov 2026"."""
-    return f"{moment.day} {moment.strftime('%b %Y')}"
+    return f"{moment.day} {_month(moment.year, moment.month)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _month(year: int, month: int) -> str:
+    """ "Nov 2026": asked thousands of times a run (every project digest's period), and
+    strftime is slow. Keyed by the local year and month, never by the moment itself: equal
+    moments in two zones can fall on different dates."""
+    return date(year, month, 1).strftime("%b %Y")
 
 
 def link(url: str, label: str) -> str:

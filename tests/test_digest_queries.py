@@ -1,11 +1,14 @@
-"""The digest's store queries on their edges: which projects are quiet for four weeks, and
-project refs read in one pass or in IN lists alike. On SQLite and PostgreSQL."""
+"""The digest's queries and helpers on their edges: which projects are quiet for four weeks,
+project refs read in one pass or in IN lists alike (on SQLite and PostgreSQL), and the day
+a moment falls on."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from makersbot.app import Bot
+from makersbot.render_digest_parts import day
 from makersbot.store import digest_projects
 from makersbot.store.models import LedgerEntry, Link, MirrorEvent, ProjectUpdate
 from tests.conftest import Clock
@@ -72,3 +75,12 @@ def test_project_refs_are_the_same_read_whole_or_in_lists(bot: Bot, clock: Clock
     assert set(whole) == wanted
     assert whole == {i: listed[i] for i in wanted}
     assert whole[ids[5]].slug == "p-5"
+
+
+def test_a_day_is_the_date_in_the_zone_the_moment_carries() -> None:
+    instant = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    tokyo = instant.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert instant == tokyo  # the same moment: a cache keyed by it would answer wrongly
+    assert day(instant) == "30 Nov 2026"
+    assert day(tokyo) == "1 Dec 2026"
+    assert day(datetime(2027, 1, 5, tzinfo=UTC)) == "5 Jan 2027"
