@@ -15,6 +15,7 @@ Run: `.venv/bin/python bench/ack.py` (or `make bench`); `--help` lists the knobs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -46,6 +47,7 @@ from bench._load import (  # noqa: E402
     percentile,
     run_load,
 )
+from bench._mirror.topology import fresh_schema  # noqa: E402
 
 if TYPE_CHECKING:
     from makersbot.app import Bot
@@ -264,9 +266,14 @@ def measure(args: argparse.Namespace) -> int:
     from makersbot.settings import Settings
     from tests.fakes.slack import FakeSlack
 
-    with temp_dir("makersbot-bench-ack-") as tmp, FakeSlack() as fake:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(temp_dir("makersbot-bench-ack-"))
+        fake = stack.enter_context(FakeSlack())
         workdir = Path(tmp)
-        overrides = settings_overrides(fake.base_url, f"sqlite:///{workdir / 'bench.db'}")
+        database_url = f"sqlite:///{workdir / 'bench.db'}"
+        if args.database_url:  # a fresh schema on that PostgreSQL server, dropped at the end
+            database_url = stack.enter_context(fresh_schema(args.database_url))
+        overrides = settings_overrides(fake.base_url, database_url)
         began = time.perf_counter()
         seeded = seed(fake.base_url, overrides["DATABASE_URL"], args.projects)
         seeded_in = time.perf_counter() - began
@@ -317,8 +324,10 @@ def report(
         for name, run in runs.items()
         for pct in (50, 99)
     }
+    database = "PostgreSQL" if args.database_url else "SQLite"
     print(
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {args.gunicorn.describe()} "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {database}, "
+        f"{args.gunicorn.describe()} "
         f"and process_before_response={process_before_response} for both servers; "
         f"seeded {args.projects} projects in {seeded_in:.1f} s; warm-up {args.warmup} "
         f"requests per server; auth.test calls {auth_tests}"
@@ -367,6 +376,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=procfile.workers,
         help=f"gunicorn workers per server (Procfile: {procfile.workers})",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server (postgresql+psycopg://...) to seed a fresh schema on, "
+        "instead of a SQLite file",
     )
     args = parser.parse_args(argv)
     args.gunicorn = Gunicorn(procfile.worker_class, procfile.threads, args.workers)

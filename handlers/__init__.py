@@ -28,7 +28,8 @@ def register(
     Slack gets its acknowledgement as soon as the ack function returns, and anything slow
     (channels, invitations, modals) runs afterwards in Bolt's lazy-listener threads.
     """
-    app.command(COMMAND)(commands.acknowledge, commands.later)
+    # `/makers` runs its slow half itself, only when there is one (Commands.listener).
+    app.command(COMMAND)(commands.listener)
     app.action(JOIN_ACTION)(actions.acknowledge, actions.join)
     app.action(UNDO_GIFT_ACTION)(actions.acknowledge, actions.undo_gift)
     app.action(START_ANYWAY_ACTION)(actions.acknowledge, actions.start_anyway)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
@@ -18,8 +20,17 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 
+# A PostgreSQL connection that sat unused this long is pinged before it is used again: a
+# restarted server, a failover or a firewall drops idle connections. A busy one is not:
+# SQLAlchemy's pool_pre_ping pings at every checkout, a round trip more for every session
+# (bench/ack.py). A connection that breaks while busy fails the one operation using it,
+# and SQLAlchemy then replaces every connection in the pool.
+PING_AFTER_IDLE = 2.0
+
+
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the bot: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL.
+    """An engine tuned for the bot: WAL and a busy timeout on SQLite; on PostgreSQL, idle
+    connections are pinged before use (PING_AFTER_IDLE).
 
     Every text it writes is cleaned first (`makersbot/store/cleaning.py`).
     """
@@ -27,7 +38,6 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_pre_ping=True,
             json_serializer=cleaning.json_serializer,
         )
         cleaning.install(engine)
@@ -58,14 +68,31 @@ def make_engine(url: str) -> Engine:
 
         return engine
     engine = create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=10,
-        json_serializer=cleaning.json_serializer,
+        url, pool_size=10, max_overflow=10, json_serializer=cleaning.json_serializer
     )
     cleaning.install(engine)
+    _ping_idle_connections(engine)
     return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection at checkout when it has been idle PING_AFTER_IDLE seconds;
+    a failed ping makes the pool connect afresh (up to three times) instead."""
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get("checked_in")
+        if last is not None and time.monotonic() - last < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the database connection was lost while idle") from exc
+
+    @event.listens_for(engine, "connect")
+    @event.listens_for(engine, "checkin")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
 
 
 class Database:
@@ -84,6 +111,9 @@ class Database:
         self._write_lock: threading.RLock | None = (
             threading.RLock() if url.startswith("sqlite") else None
         )
+        # Write sessions this process has committed: caches of this process compare it to
+        # see their own changes at once (services/catalogue.py).
+        self.writes = 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,6 +136,8 @@ class Database:
         try:
             yield session
             session.commit()
+            if not read_only:
+                self.writes += 1
         except BaseException:
             session.rollback()
             raise

@@ -204,19 +204,24 @@ class PeopleService:
 
     # Slack e-mail ----------------------------------------------------------------------
 
+    def email_check_due(self, slack_user_id: str) -> bool:
+        """Whether `check_email` would look now: no database, so an ack can ask it."""
+        if not slack_user_id or self.directory is None:
+            return False
+        last = self._checked.get(slack_user_id)
+        return last is None or self.clock() - last >= RECHECK_EMAIL
+
     def check_email(self, slack_user_id: str, *, force: bool = False) -> str | None:
         """Verify a person's council from their confirmed Slack e-mail, if it names one.
 
         Runs after a command is acknowledged; people already verified cost one read, others
         one `users.info` per RECHECK_EMAIL. Returns what changed, in words, or None.
         """
+        if not force and not self.email_check_due(slack_user_id):
+            return None
         if not slack_user_id or self.directory is None:
             return None
-        now = self.clock()
-        last = self._checked.get(slack_user_id)
-        if not force and last is not None and now - last < RECHECK_EMAIL:
-            return None
-        self._checked[slack_user_id] = now
+        self._checked[slack_user_id] = self.clock()
         try:
             with self.db.session(read_only=True) as session:
                 person = people_store.get_person(session, slack_user_id=slack_user_id)

@@ -242,6 +242,30 @@ def catalogue_version(session: Session) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2] or 0)
 
 
+def revisions(session: Session) -> list[tuple[int, str, int]]:
+    """(id, slug, revision) of every project: what cached cards are checked against."""
+    rows = session.exec(select(Project.id, Project.slug, Project.revision)).all()
+    return [(int(i or 0), slug, int(rev or 0)) for i, slug, rev in rows]
+
+
+def projects_by_ids(session: Session, *, ids: Sequence[int]) -> list[Project]:
+    """Projects by id, in the order of `ids` (those that exist)."""
+    return _load(session, ids)
+
+
+def makers_by_project(session: Session, *, project_ids: Sequence[int]) -> dict[int, set[str]]:
+    """Slack user ids of each project's members other than adopters."""
+    rows = session.exec(
+        select(Membership.project_id, Person.slack_user_id)
+        .join(Person, col(Person.id) == Membership.person_id)
+        .where(col(Membership.project_id).in_(project_ids), Membership.role != Role.ADOPTER.value)
+    ).all()
+    makers: dict[int, set[str]] = {}
+    for project_id, slack_user_id in rows:
+        makers.setdefault(project_id, set()).add(slack_user_id)
+    return makers
+
+
 def record_update(
     session: Session,
     *,
