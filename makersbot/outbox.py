@@ -36,7 +36,8 @@ The sender's rules, for one message (a row of `slack_message`):
                            once in the log and by `store.outbox.parked_channels()` (for
                            /healthz); a parked channel is
                            checked with conversations.info every PROBE_INTERVAL and resumes
-                           when the bot can post there, or at once by `unpark(channel)`.
+                           when the bot can post there, or at once by `unpark(channel)` (as
+                           when Slack says the bot joined it: handlers/events.py).
     message refused        (MESSAGE_ERRORS) this version is given up: it counts as sent, and
                            so do replies waiting for it if it was never posted.
     crash, lease runs out  CLAIMED -> SENDABLE "maybe posted": the next claim looks for the
