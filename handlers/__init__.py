@@ -16,7 +16,7 @@ from makersbot.domain.similar import START_ANYWAY_ACTION
 
 # What the manifest must declare; a test keeps manifest.yml in step with these.
 COMMANDS = (COMMAND,)
-EVENTS = ("app_home_opened",)
+EVENTS = ("app_home_opened", "member_joined_channel")
 
 
 def register(
@@ -36,6 +36,7 @@ def register(
     app.action(FORGET_ACTION)(actions.acknowledge, actions.forget)
     app.view(START_VIEW)(views.validate, views.start)
     app.event("app_home_opened")(events.acknowledge, events.home)
+    app.event("member_joined_channel")(events.acknowledge, events.joined)
 
 
 __all__: list[Any] = ["register", "COMMANDS", "EVENTS"]

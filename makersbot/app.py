@@ -212,7 +212,7 @@ def build(
         commands=commands,
         actions=Actions(projects, claim=claim, admins=settings.admins, privacy=privacy),
         views=Views(projects, claim=claim),
-        events=Events(projects, people),
+        events=Events(projects, people, resume=sender.unpark),
         clock=clock,
         claim=claim,
         outbox_published=outbox_published,

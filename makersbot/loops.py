@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Slack calls one sender process makes at once, each in its own channel: a Slack call takes
+# 0.1-0.5 s, so one after another a process could not keep ten channels at their pace.
+SEND_PARALLEL = 8
+
 
 class Runnable(Protocol):
     """What `Background` starts and stops."""
@@ -77,21 +81,31 @@ class Loop:
 
 
 class OutboxLoop(Loop):
-    """Sends the outbox to Slack as soon as something is published."""
+    """Sends the outbox to Slack as soon as something is published.
+
+    `parallel`: how many channels' calls one round makes at once (1, the console's: one
+    after another, in a repeatable order). `serve` and `worker` make up to SEND_PARALLEL.
+    """
 
     name = "outbox"
     what = "outbox sender"
 
     def __init__(
-        self, sender: SlackSender, published: threading.Event, poll_seconds: float = 0.5
+        self,
+        sender: SlackSender,
+        published: threading.Event,
+        poll_seconds: float = 0.5,
+        *,
+        parallel: int = 1,
     ) -> None:
         super().__init__()
         self.sender = sender
         self._published = published
         self._poll_seconds = poll_seconds
+        self.parallel = parallel
 
     def run_once(self) -> int:
-        return self.sender.drain()
+        return self.sender.drain(parallel=self.parallel)
 
     def stop(self) -> None:
         super().stop()
@@ -100,10 +114,10 @@ class OutboxLoop(Loop):
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._round()
-            # A paced channel opens within SLACK_CHANNEL_PACE: sleep until then, not on every
-            # nudge. Rows waiting out a backoff, a Retry-After or another process's lease
-            # come due on the next poll.
-            soonest = self.sender.next_pace_free()
+            # A paced channel opens, or a backoff or Retry-After ends, within the poll: sleep
+            # until then, not on every nudge. A reply whose parent another process posts, or
+            # a message another process publishes, comes due on the next poll.
+            soonest = self.sender.next_due()
             if soonest is not None and soonest < self._poll_seconds:
                 self._stopping.wait(soonest)
             else:
@@ -228,7 +242,7 @@ class Background:
         )
         loops: list[Runnable] = [
             HeartbeatLoop(heartbeat, heartbeat_seconds(settings.health_worker_stale_seconds)),
-            OutboxLoop(bot.sender, bot.outbox_published),
+            OutboxLoop(bot.sender, bot.outbox_published, parallel=SEND_PARALLEL),
             DeliveryLoop(bot.deliveries, bot.deliveries_stored),
             # Checked often, polled per link only when POLL_INTERVAL has passed for it.
             IntervalLoop(

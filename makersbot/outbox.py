@@ -28,13 +28,16 @@ The sender's rules, for one message (a row of `slack_message`):
     ok                     CLAIMED -> CLEAN (ts recorded), only with the claim's token.
     429 Retry-After r      CLAIMED -> WAITING r seconds; the channel's gate (and, for
                            chat.update, the method's workspace-wide gate) also waits r.
-    5xx, other errors      CLAIMED -> WAITING, backoff 2^attempts s (at most MAX_BACKOFF).
+    5xx                    tried again at once, once per claim: a 5xx did nothing, so the
+                           retry spends none of the channel's pace; a second 5xx as below.
+    other errors           CLAIMED -> WAITING, backoff 2^attempts s (at most MAX_BACKOFF).
     no answer (timeout)    as 5xx, and marked "maybe posted".
     channel refused        (CHANNEL_ERRORS) CLAIMED -> WAITING and the channel PARKED, said
                            once in the log and by `store.outbox.parked_channels()` (for
                            /healthz); a parked channel is
                            checked with conversations.info every PROBE_INTERVAL and resumes
-                           when the bot can post there, or at once by `unpark(channel)`.
+                           when the bot can post there, or at once by `unpark(channel)` (as
+                           when Slack says the bot joined it: handlers/events.py).
     message refused        (MESSAGE_ERRORS) this version is given up: it counts as sent, and
                            so do replies waiting for it if it was never posted.
     crash, lease runs out  CLAIMED -> SENDABLE "maybe posted": the next claim looks for the
@@ -53,7 +56,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +75,14 @@ from makersbot.outbox_calls import (
     MessageCalls,
     Outcome,
     bounded_client,
+)
+from makersbot.outbox_failures import (
+    CHANNEL_ERRORS,
+    MESSAGE_ERRORS,
+    PERMANENT_ERRORS,
+    PROBE_INTERVAL,
+    UPDATE_GATE,
+    record_failure,
 )
 from makersbot.store import outbox as outbox_store
 from makersbot.store import outbox_gates as gates
@@ -93,42 +105,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-# Errors after which retrying the same call cannot succeed (the digest's chart uses these).
-PERMANENT_ERRORS = {
-    "channel_not_found",
-    "is_archived",
-    "msg_too_long",
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "no_text",
-    "invalid_auth",
-    "account_inactive",
-    "token_revoked",
-    "missing_scope",
-    "restricted_action",
-    "cant_update_message",
-}
-# Slack refuses the channel itself: park it, keep its messages, resume when it works again.
-CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived"})
-# Slack refuses this content: give up this version (a later one may go through).
-MESSAGE_ERRORS = frozenset(
-    {
-        "msg_too_long",
-        "invalid_blocks",
-        "invalid_blocks_format",
-        "no_text",
-        "restricted_action",
-        "cant_update_message",
-        "invalid_metadata_format",
-        "invalid_metadata_schema",
-        "too_many_attachments",
-    }
-)
-# Everything else (a bad token included) is retried with backoff: nothing is dropped.
-MAX_BACKOFF = timedelta(minutes=30)
-PROBE_INTERVAL = timedelta(minutes=1)
-UPDATE_GATE = "method:chat.update"  # chat.update is limited per workspace, not per channel
 
 
 class Outbox:
@@ -202,21 +178,27 @@ class SlackSender:
         self.pace = timedelta(seconds=per_channel_interval)
         self.batch = batch
 
-    def drain(self, *, max_rounds: int = 1000) -> int:
-        """Send everything that is due now; returns the number of Slack calls made."""
+    def drain(self, *, max_rounds: int = 1000, parallel: int = 1) -> int:
+        """Send everything that is due now; returns the number of Slack calls made.
+
+        `parallel` > 1 makes a round's calls (one per channel) at the same time, up to that
+        many at once: the background loop does, so a slow or rate-limited call in one
+        channel holds no other channel back. Tests leave it at 1 for a repeatable order.
+        """
         calls = 0
         for _ in range(max_rounds):
-            claimed, made = self._round()
+            claimed, made = self._round(parallel)
             calls += made
             if claimed == 0:
                 break
         return calls
 
-    def next_pace_free(self) -> float | None:
-        """Seconds until the soonest paced channel may take a call again; None if none waits."""
+    def next_due(self) -> float | None:
+        """Seconds until a waiting message may become sendable (a paced channel opens, a
+        backoff or Retry-After ends); None when nothing waits for a time."""
         now = self.clock()
         with self.db.session(read_only=True) as session:
-            soonest = outbox_store.next_gate_opening(session, now=now)
+            soonest = outbox_store.next_opening(session, now=now, update_gate=UPDATE_GATE)
         return None if soonest is None else max(0.0, (soonest - now).total_seconds())
 
     def unpark(self, channel: str) -> bool:
@@ -227,15 +209,31 @@ class SlackSender:
             log.info("channel %s resumes: its waiting messages will be sent", channel)
         return resumed
 
-    def _round(self) -> tuple[int, int]:
-        """One claim in every ready channel; (messages claimed, Slack calls made)."""
+    def _round(self, parallel: int = 1) -> tuple[int, int]:
+        """One claim in every ready channel; (messages claimed, Slack calls made).
+
+        With `parallel` > 1 every channel's turn is claimed in one transaction, then the
+        calls go out together and each is settled as it ends: a 429 on one channel's
+        chat.update closes the update gate for the rounds after, not for the channels of
+        this round, as it would were they claimed by another process.
+        """
         self._probe_parked()
+        ready = self._ready_channels()
+        if parallel <= 1:  # claim, call and settle one channel after another
+            claims = (c for c in map(self.claim, ready) if c is not None)
+            return self._settle_all((claim, self.send(claim)) for claim in claims)
+        taken = self.claim_all(ready)
+        if len(taken) <= 1:
+            return self._settle_all((claim, self.send(claim)) for claim in taken)
+        with ThreadPoolExecutor(min(parallel, len(taken)), "outbox-send") as pool:
+            sending = {pool.submit(self.send, claim): claim for claim in taken}
+            return self._settle_all(
+                (sending[done], done.result()) for done in as_completed(sending)
+            )
+
+    def _settle_all(self, outcomes: Iterable[tuple[ClaimedMessage, Outcome]]) -> tuple[int, int]:
         claimed = calls = 0
-        for channel in self._ready_channels():
-            claim = self.claim(channel)
-            if claim is None:
-                continue
-            outcome = self.send(claim)
+        for claim, outcome in outcomes:
             self.settle(claim, outcome)
             claimed, calls = claimed + 1, calls + outcome.calls
         return claimed, calls
@@ -250,19 +248,32 @@ class SlackSender:
 
     def claim(self, channel: str) -> ClaimedMessage | None:
         """Take `channel`'s turn and its oldest sendable message, if the gate is open."""
+        claims = self.claim_all([channel])
+        return claims[0] if claims else None
+
+    def claim_all(self, channels: list[str]) -> list[ClaimedMessage]:
+        """`claim` in each channel, in one transaction: a round's calls start together.
+
+        Channels are taken in name order, so two senders claiming overlapping rounds lock
+        the gates in the same order and never deadlock.
+        """
         now = self.clock()
         with self.db.session() as session:
             paused = outbox_store.gate_closed(session, name=UPDATE_GATE, now=now)
-            return outbox_store.claim_next(
-                session,
-                channel=channel,
-                now=now,
-                lease=LEASE,
-                pace=self.pace,
-                token=uuid.uuid4().hex,
-                updates_paused=paused,
-                skip_locked=self.db.is_postgres,
-            )
+            claims = [
+                outbox_store.claim_next(
+                    session,
+                    channel=channel,
+                    now=now,
+                    lease=LEASE,
+                    pace=self.pace,
+                    token=uuid.uuid4().hex,
+                    updates_paused=paused,
+                    skip_locked=self.db.is_postgres,
+                )
+                for channel in sorted(channels)
+            ]
+        return [claim for claim in claims if claim is not None]
 
     def send(self, claim: ClaimedMessage) -> Outcome:
         """Make Slack show the claimed message. Writes nothing but lease extensions."""
@@ -298,32 +309,7 @@ class SlackSender:
                 ):
                     log.warning("%s was sent but its claim had passed to another sender", claim.key)
                 return
-            self._record_failure(session, claim, outcome, now)
-
-    def _record_failure(
-        self, session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime
-    ) -> None:
-        error = outcome.error or "error"
-        if outcome.retry_after is not None:
-            _wait_for_slack(session, claim, outcome, now, outcome.retry_after)
-        elif error in CHANNEL_ERRORS:
-            if _release(session, claim, outcome, now, retry_at=now) is not None and gates.park(
-                session, channel=claim.channel, reason=error, now=now, probe_at=now + PROBE_INTERVAL
-            ):
-                log.warning(
-                    "parked channel %s: Slack says %s; its messages wait until the bot can "
-                    "post there again",
-                    claim.channel,
-                    error,
-                )
-        elif error in MESSAGE_ERRORS:
-            done = outbox_store.give_up(
-                session, row_id=claim.id, token=claim.token, error=error, now=now
-            )
-            if done is not None:
-                log.warning("giving up on message %s in %s: %s", claim.key, claim.channel, error)
-        else:
-            _retry_later(session, claim, outcome, now)
+            record_failure(session, claim, outcome, now)
 
     # Parked channels ------------------------------------------------------------------------
 
@@ -349,51 +335,3 @@ class SlackSender:
         if info.get("is_archived"):
             return False
         return bool(info.get("is_member")) or reason != "not_in_channel"
-
-
-def _release(
-    session: Session,
-    claim: ClaimedMessage,
-    outcome: Outcome,
-    now: datetime,
-    *,
-    retry_at: datetime,
-    count: bool = True,
-) -> outbox_store.Failure | None:
-    """Hand the claimed row back, sendable again from `retry_at`; None if the claim was lost."""
-    return outbox_store.release(
-        session,
-        row_id=claim.id,
-        token=claim.token,
-        error=outcome.error or "error",
-        retry_at=retry_at,
-        maybe_posted=claim.recover or outcome.uncertain,
-        now=now,
-        count_attempt=count,
-    )
-
-
-def _wait_for_slack(
-    session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime, seconds: float
-) -> None:
-    """A 429: the row, the channel (and every chat.update) wait out Retry-After."""
-    until = now + timedelta(seconds=seconds)
-    if _release(session, claim, outcome, now, retry_at=until, count=False) is not None:
-        gates.hold_gate(session, name=claim.channel, until=until)
-        if outcome.method == "chat.update":
-            gates.hold_gate(session, name=UPDATE_GATE, until=until)
-        log.info("Slack asked for %ss before %s again", outcome.retry_after, outcome.method)
-
-
-def _retry_later(session: Session, claim: ClaimedMessage, outcome: Outcome, now: datetime) -> None:
-    """Any other failure: retry with exponential backoff, capped at MAX_BACKOFF."""
-    failure = _release(session, claim, outcome, now, retry_at=now)
-    if failure is not None:
-        delay = min(timedelta(seconds=2 ** min(failure.attempts, 11)), MAX_BACKOFF)
-        outbox_store.retry_at(session, row_id=claim.id, when=now + delay)
-        log.info(
-            "will retry message %s in %ss: %s",
-            claim.key,
-            int(delay.total_seconds()),
-            outcome.error or "error",
-        )

@@ -1,9 +1,11 @@
 """The Slack calls that make one claimed outbox message show: post or update, pin, and
 look for a post that an earlier claim made but never recorded.
 
-Every call is bounded (CALL_TIMEOUT, no retry or sleep inside) and starts only while the
-claim has CALL_BOUND of lease left, extending it first when not: so every call of a claim
-ends before its lease does, and whoever takes the message over next sees any post made.
+Every call is bounded (CALL_TIMEOUT, no sleep inside) and starts only while the claim has
+CALL_BOUND of lease left, extending it first when not: so every call of a claim ends before
+its lease does, and whoever takes the message over next sees any post made. A claim's first
+5xx is tried again at once, once: a 5xx did nothing (the rule at-most-once rests on), so the
+retry spends no post of the channel's pace, and a second 5xx ends the claim with a backoff.
 The rules as a whole are in `makersbot/outbox.py`.
 """
 
@@ -57,8 +59,10 @@ class Outcome:
     error: str | None = None
     method: str | None = None  # the call that failed
     retry_after: float | None = None  # a 429
+    answered_at: datetime | None = None  # when the 429 came: Retry-After counts from then
     uncertain: bool = False  # no answer: a post may have happened
     lost: bool = False  # the lease could not be extended: someone else holds the row
+    retried: bool = False  # a 5xx was tried again at once (one retry per claim)
 
 
 class _ClaimLost(Exception):
@@ -91,6 +95,7 @@ class MessageCalls:
             outcome.error = str(response.get("error") or f"http_{response.status_code}")
             if response.status_code == 429:
                 outcome.retry_after = _retry_after(response)
+                outcome.answered_at = self.clock()
         except Exception as exc:  # a timeout or a dropped connection: Slack may have it
             outcome.error, outcome.uncertain = type(exc).__name__, True
         return outcome
@@ -98,13 +103,23 @@ class MessageCalls:
     def _call(
         self, claim: ClaimedMessage, outcome: Outcome, method: str, call: Callable[[], T]
     ) -> T:
-        """Make one Slack call for a claim, only while the claim outlasts the call."""
-        now = self.clock()
-        if claim.until - now < CALL_BOUND and not self.extend(claim, now):
-            raise _ClaimLost
-        outcome.calls += 1
-        outcome.method = method
-        return call()
+        """Make one Slack call for a claim, only while the claim outlasts the call; the
+        claim's first 5xx is tried again at once (it did nothing, see above)."""
+        while True:
+            now = self.clock()
+            if claim.until - now < CALL_BOUND and not self.extend(claim, now):
+                raise _ClaimLost
+            outcome.calls += 1
+            outcome.method = method
+            try:
+                return call()
+            except SlackApiError as exc:
+                if exc.response.status_code < 500 or outcome.retried:
+                    raise
+                outcome.retried = True
+                log.info(
+                    "Slack answered %s to %s; trying once more", exc.response.status_code, method
+                )
 
     def _show(self, claim: ClaimedMessage, outcome: Outcome) -> tuple[str, str]:
         """Post or update; (ts, channel) of what Slack now shows."""

@@ -59,20 +59,34 @@ def test_rate_limit_is_waited_out_and_posts_once(
     assert len(fake_slack.messages(channel)) == 1
 
 
+def test_a_server_error_is_tried_again_at_once_without_waiting_for_the_pace(
+    bot: Bot, fake_slack: FakeSlack
+) -> None:
+    # A 5xx did nothing, so the claim tries once more in the same turn of the channel:
+    # the message is not held back a backoff and a pace for a blip of Slack's.
+    channel = fake_slack.add_channel("makers-x")
+    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None)
+    publish(bot, "k", channel, "hello")
+    bot.sender.drain()
+    assert [c.failed for c in fake_slack.calls("chat.postMessage")] == [True, False]
+    assert row(bot, "k").ts is not None and row(bot, "k").attempts == 0
+    assert len(fake_slack.messages(channel)) == 1
+
+
 def test_server_errors_back_off_and_retry_later(
     bot: Bot, fake_slack: FakeSlack, clock: Clock
 ) -> None:
     channel = fake_slack.add_channel("makers-x")
-    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None, times=3)
+    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None, times=6)
     publish(bot, "k", channel, "hello")
-    bot.sender.drain()  # no retry inside the claim: the row backs off 2 s
+    bot.sender.drain()  # one retry inside the claim, then the row backs off 2 s
     assert row(bot, "k").attempts == 1 and row(bot, "k").ts is None
     bot.sender.drain()
-    assert len(fake_slack.calls("chat.postMessage")) == 1  # not due yet: nothing sent
+    assert len(fake_slack.calls("chat.postMessage")) == 2  # not due yet: nothing sent
     for wait in (2, 4):  # then 4 s, then 8 s
         clock.now += timedelta(seconds=wait)
         bot.sender.drain()
-    assert row(bot, "k").attempts == 3 and len(fake_slack.calls("chat.postMessage")) == 3
+    assert row(bot, "k").attempts == 3 and len(fake_slack.calls("chat.postMessage")) == 6
     clock.now += timedelta(seconds=8)
     bot.sender.drain()
     assert len(fake_slack.messages(channel)) == 1
@@ -145,7 +159,7 @@ def test_channel_pace_comes_from_the_setting(database_url: str, fake_slack: Fake
             "other",
         ]
         assert row(bot, "second").ts is None
-        waits = bot.sender.next_pace_free()
+        waits = bot.sender.next_due()
         assert waits is not None and 50 < waits <= 60
     finally:
         bot.stop()
@@ -160,7 +174,7 @@ def test_unpaced_sender_posts_a_burst_at_once(database_url: str, fake_slack: Fak
             publish(bot, f"k{i}", channel, f"message {i}")
         bot.sender.drain()
         assert len(fake_slack.calls("chat.postMessage")) == 5
-        assert bot.sender.next_pace_free() is None
+        assert bot.sender.next_due() is None
     finally:
         bot.stop()
 

@@ -201,7 +201,7 @@ def test_a_stale_failure_does_not_free_the_new_holders_claim(
     first = SlackSender(bot.db, bot.client, clock=clock, per_channel_interval=0)
     claim = first.claim(channel)
     assert claim is not None
-    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None)
+    fake_slack.fail_next("chat.postMessage", status=503, retry_after=None, times=2)
     failed = first.send(claim)
     assert failed.error == "service_unavailable"
     clock.now += LEASE + timedelta(seconds=1)  # the first sender stalls past its lease

@@ -134,8 +134,8 @@ class Run:
             self.crash(worker_index)
         elif action == "tick":
             self.tick()
-        else:
-            worker.sender.drain()
+        else:  # the background loop's round is parallel; the console's one at a time
+            worker.sender.drain(parallel=self.rng.choice([1, 4]))
 
     def settle_down(self) -> None:
         """Let everything finish: claims held end, faults are used up, time runs on."""

@@ -5,6 +5,7 @@
 - `serve`: seeding the database and running `makersbot serve`;
 - `send`: posting the deliveries in bursts and timing the answers;
 - `check`: what the fake Slack received and holds, against the expected state;
+- `bound`, `topology`, `procfile`, `faults`: the Procfile run, its faults and its bound;
 - `report`: the printed figures and goals.
 
 The package name starts with `_`, so `bench/run_all.py` does not take it for a benchmark.

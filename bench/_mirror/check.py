@@ -48,7 +48,8 @@ class Outcome:
     during: Counter[str] = field(default_factory=Counter)  # calls before the last 2xx, by kind
     first_item_post: float = math.nan  # seconds from the first 2xx to the first item message
     final_shown_at: float = math.nan  # time.time() when the last item showed its final state
-    bound: float = math.nan  # seconds of pacing the last burst made unavoidable (topology)
+    bound: float = math.nan  # seconds an ideal paced sender needed after the last 2xx
+    last_burst_bound: float = math.nan  # the calls the last burst alone made necessary
 
 
 def shown_epoch(blocks: Any) -> int | None:

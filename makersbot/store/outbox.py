@@ -347,19 +347,33 @@ def retry_at(session: Session, *, row_id: int, when: datetime) -> None:
         session.add(row)
 
 
-def next_gate_opening(session: Session, *, now: datetime) -> datetime | None:
-    """The soonest a paced channel with messages waiting opens again (None: none is paced)."""
+def next_opening(session: Session, *, now: datetime, update_gate: str) -> datetime | None:
+    """The soonest moment after `now` a waiting message may become sendable (None: nothing
+    waits for a time): a paced channel opening with messages waiting, the end of a backoff
+    or a Retry-After, or the gate `update_gate` (chat.update's) opening while edits wait.
+
+    A sender sleeps until then instead of polling: a message due in 0.3 s is sent in 0.3 s.
+    """
+    open_channel = or_(col(OutboxGate.parked_at).is_(None), col(OutboxGate.name).is_(None))
     waiting = exists().where(
         col(SlackMessage.channel) == col(OutboxGate.name),
         unsent(),
         col(SlackMessage.next_attempt_at) <= col(OutboxGate.next_call_at),
     )
-    soonest = session.exec(
-        select(func.min(OutboxGate.next_call_at)).where(
-            col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) > now, waiting
-        )
-    ).one()
-    return soonest
+    gate = select(func.min(OutboxGate.next_call_at)).where(
+        col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) > now, waiting
+    )
+    backoff = (
+        select(func.min(SlackMessage.next_attempt_at))
+        .outerjoin(OutboxGate, col(OutboxGate.name) == col(SlackMessage.channel))
+        .where(unsent(), col(SlackMessage.next_attempt_at) > now, open_channel)
+    )
+    edits = exists().where(unsent(), col(SlackMessage.ts).is_not(None))
+    updates = select(OutboxGate.next_call_at).where(
+        col(OutboxGate.name) == update_gate, col(OutboxGate.next_call_at) > now, edits
+    )
+    times = [session.exec(query).first() for query in (gate, backoff, updates)]
+    return min((t for t in times if t is not None), default=None)
 
 
 def oldest_pending(session: Session, *, now: datetime | None = None) -> datetime | None:
