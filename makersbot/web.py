@@ -112,6 +112,7 @@ def _settle_memory(bot: Bot) -> None:
     configure_mappers()
     try:
         bot.projects.catalogue([], limit=1)
+        bot.projects.warm()  # the cards `info` shows, frozen below with the rest
     except Exception:  # noqa: BLE001 - a database not migrated yet says so on first use
         log.warning("warm-up query failed; is the database migrated (makersbot db upgrade)?")
     gc.collect()

@@ -255,3 +255,15 @@ def test_an_idle_connection_the_server_dropped_is_replaced(
         assert again != pid
     finally:
         db.dispose()
+
+
+def test_a_warmed_process_answers_its_first_info_without_a_query(
+    bot: Bot, project: Project, queries: list[str]
+) -> None:
+    run(bot, "start Pothole reporter")
+    bot.projects.recheck_seconds = 60.0
+    bot.projects.warm()
+    queries.clear()
+    said = acknowledge(bot, "info pothole-reporter")
+    assert queries == []
+    assert "Pothole reporter" in str(said.acks[-1])

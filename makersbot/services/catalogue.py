@@ -108,6 +108,10 @@ class ProjectCatalogue(ProjectFlow):
         self._cards.put(key, result)
         return result
 
+    def warm(self) -> None:
+        """Load up to CARD_BATCH cards before a web worker serves its first `info`."""
+        self._entries(list(self._index().by_slug.values())[:CARD_BATCH])
+
     def card(self, actor: Actor, ref: str | None) -> ProjectCard:
         """One project's card."""
         return self._entry(actor, ref).card
