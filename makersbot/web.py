@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from makersbot.app import Bot, build
 from makersbot.health import HealthCheck
+from makersbot.intake import IntakeUnavailable
 from makersbot.settings import Settings, load_settings
 from makersbot.slack_requests import SlackEndpoint
 
@@ -81,7 +82,7 @@ def _unexpected(error: Exception) -> Any:
     code = getattr(error, "code", None)
     if isinstance(code, int) and 400 <= code < 500:
         return Response(getattr(error, "description", "bad request"), status=code)
-    if isinstance(error, SQLAlchemyError | TimeoutError):
+    if isinstance(error, SQLAlchemyError | TimeoutError | IntakeUnavailable):
         # Our failure, not the sender's: 503 so that GitHub and Trello try again later.
         log.warning(
             "database unavailable for %s %s: %s",

@@ -7,13 +7,23 @@ and a delivery seen twice (same X-GitHub-Delivery or Trello action id) is stored
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
 
 from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
-from makersbot.intake import DeliveryIntake
-from makersbot.services.delivery_sources import DeliverySource, Envelope, admit, json_object
+from makersbot.intake import GroupCommit
+from makersbot.services.delivery_sources import (
+    Admitted,
+    Answer,
+    DeliverySource,
+    admit,
+    json_object,
+    scope_answers,
+)
 from makersbot.services.mirror import MirrorService
 from makersbot.store import deliveries as delivery_store
 from makersbot.store.models import Delivery, utcnow
@@ -43,45 +53,49 @@ class DeliveryService:
         self.sources = {source.name: source for source in sources}
         self.clock = clock
         self._wake = wake or (lambda: None)
-        self.intake = DeliveryIntake(db, on_stored=self._wake)
+        self.intake: GroupCommit[Admitted, Answer] = GroupCommit(
+            db, self._store_batch, after_commit=self._wake
+        )
 
-    def accept_github(self, headers: Mapping[str, str], body: bytes) -> tuple[int, str]:
+    def accept_github(self, headers: Mapping[str, str], body: bytes) -> Answer:
         """Verify and store one GitHub delivery; the answer for the HTTP route."""
         return self.accept("github", headers, body)
 
     def accept_trello(
         self, headers: Mapping[str, str], body: bytes, token: str | None = None
-    ) -> tuple[int, str]:
+    ) -> Answer:
         """Verify and store one Trello delivery (on `/trello/webhook/<token>` when given)."""
         return self.accept("trello", headers, body, token)
 
     def accept(
         self, name: str, headers: Mapping[str, str], body: bytes, token: str | None = None
-    ) -> tuple[int, str]:
+    ) -> Answer:
         """Verify and store one delivery from source `name`; the answer for the HTTP route.
 
         `headers` has lower-case names (HTTP header names are case-insensitive). Which key
-        may sign it and what it may change: `delivery_sources.admit`.
+        may sign it and what it may change: `delivery_sources.admit`. Returns once the
+        delivery is committed; raises `IntakeUnavailable` (a 503) when it could not be.
         """
+        # Only a hook id or a link's callback token makes this session query anything.
         with self.db.session(read_only=True) as session:
-            envelope = admit(session, self.sources[name], headers, body, token)
-        if not isinstance(envelope, Envelope):
-            return envelope
-        return self._store(name, envelope.delivery_id, envelope.event, body)
+            admitted = admit(session, self.sources[name], headers, body, token)
+        if not isinstance(admitted, Admitted):
+            return admitted
+        return self.intake.submit(admitted)
 
-    def _store(self, source: str, delivery_id: str, event: str, body: bytes) -> tuple[int, str]:
-        new = self.intake.store(
-            {
-                "source": source,
-                "delivery_id": delivery_id[:200],
-                "event": event[:100],
-                # Raw text: no second JSON encoding on the path that answers GitHub/Trello.
-                "body": body.decode("utf-8", "replace"),
-                "received_at": self.clock(),
-                "attempts": 0,
-            }
-        )
-        return (200, "ok") if new else (200, "duplicate")
+    def _store_batch(self, session: Session, batch: Sequence[Admitted]) -> list[Answer]:
+        """One transaction for a batch of deliveries: the scope of each, then one INSERT of
+        those in scope. A delivery seen before (or twice in the batch) is a duplicate."""
+        answers = scope_answers(session, batch)
+        now = self.clock()
+        rows = [_row(one, now) for one, answer in zip(batch, answers, strict=True) if not answer]
+        new = delivery_store.insert_deliveries(session, deliveries=rows) if rows else set()
+        result: list[Answer] = []
+        for one, answer in zip(batch, answers, strict=True):
+            key = (one.source, _delivery_id(one))
+            result.append(answer or ((200, "ok") if key in new else (200, "duplicate")))
+            new.discard(key)  # a second copy in the same batch is a duplicate
+        return result
 
     # Processing --------------------------------------------------------------------------
 
@@ -171,3 +185,20 @@ class DeliveryService:
         if payload is None:
             raise MalformedPayload("stored body is not a JSON object")
         return list(self.sources[delivery.source].parse(delivery.event, payload))
+
+
+def _delivery_id(one: Admitted) -> str:
+    return one.envelope.delivery_id[:200]
+
+
+def _row(one: Admitted, now: datetime) -> dict[str, Any]:
+    """The delivery table's row for an admitted delivery."""
+    return {
+        "source": one.source,
+        "delivery_id": _delivery_id(one),
+        "event": one.envelope.event[:100],
+        # Raw text: no second JSON encoding on the path that answers GitHub/Trello.
+        "body": one.body.decode("utf-8", "replace"),
+        "received_at": now,
+        "attempts": 0,
+    }

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,18 @@ class Envelope:
     delivery_id: str  # X-GitHub-Delivery (or the body's hash); Trello's action id
     event: str  # X-GitHub-Event; Trello's action type
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A verified, well-formed delivery whose scope is still to be checked: what it changes
+    and what the key it was signed with may change (`scope_answers`)."""
+
+    source: str  # DeliverySource.name
+    envelope: Envelope
+    body: bytes  # as received: what is stored
+    containers: frozenset[str]  # the repos or boards its changes concern
+    target: str | None  # the signing key's own repo or board; None: the global fallback
 
 
 # An answer before anything is stored: (HTTP status, one line of text).
@@ -81,9 +93,11 @@ def admit(
     headers: Mapping[str, str],
     body: bytes,
     token: str | None = None,
-) -> Envelope | Answer:
-    """A delivery worth storing, or the answer to give without storing it: verified with
-    the key it claims, well formed, and changing only what that key may change."""
+) -> Admitted | Answer:
+    """A delivery verified with the key it claims and well formed, or the answer to give
+    without storing it. Whether it changes only what that key may change is checked with
+    the other deliveries of its batch, in the transaction that stores them
+    (`scope_answers`): one query for a batch instead of one per delivery."""
     keys = source.keys(session, headers, body, token)
     if not keys:
         return (410, "unknown webhook") if token else (401, source.unconfigured)
@@ -98,26 +112,45 @@ def admit(
     except MalformedPayload as exc:
         log.info("refused a malformed %s %s delivery: %s", source.name, envelope.event, exc)
         return 400, f"malformed payload: {exc}"
-    return _in_scope(session, source.name, key, changes) or envelope
+    containers = frozenset(change.container for change in changes)
+    return Admitted(source.name, envelope, body, containers, key.target)
 
 
-def _in_scope(session: Session, name: str, key: Key, changes: list[Change]) -> Answer | None:
-    """None when the key may change everything the delivery changes; else the answer."""
-    containers = {change.container for change in changes}
+def scope_answers(session: Session, admitted: Sequence[Admitted]) -> list[Answer | None]:
+    """For each delivery, None when its key may change everything it changes; else the
+    answer to give instead of storing it. One query for the whole batch, none when every
+    key names its own repo or board and the deliveries change only that."""
+    unsure = {
+        (one.source, container)
+        for one in admitted
+        for container in one.containers
+        if container != one.target
+    }
+    linked = link_store.linked_keys(session, targets=unsure) if unsure else {}
+    return [_in_scope(one, linked) for one in admitted]
+
+
+def _in_scope(one: Admitted, linked: Mapping[tuple[str, str], bool]) -> Answer | None:
+    """None when the key may change everything the delivery changes; else the answer.
+
+    `linked`: every (source, target) some link mirrors, True when one of those links has
+    no key of its own (its hook signs with the global secret or the old Trello callback).
+    """
+    containers = one.containers
     if not containers:
         return None
-    if key.target is not None:
-        allowed = containers & {key.target}
+    if one.target is not None:
+        allowed: set[str] | frozenset[str] = containers & {one.target}
     else:
-        allowed = link_store.linked_targets(session, source=name, targets=containers, legacy=True)
+        allowed = {c for c in containers if linked.get((one.source, c), False)}
     outside = containers - allowed
     if not outside:
         return None
-    if link_store.linked_targets(session, source=name, targets=outside, legacy=False):
-        log.warning("refused a %s delivery signed for another repository or board", name)
+    if any((one.source, container) in linked for container in outside):
+        log.warning("refused a %s delivery signed for another repository or board", one.source)
         return 403, "not signed for this repository or board"
     if not allowed:
-        log.debug("ignored a %s delivery for something no project links", name)
+        log.debug("ignored a %s delivery for something no project links", one.source)
         return 200, "ignored: not linked"
     return None
 

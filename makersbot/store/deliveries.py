@@ -3,6 +3,7 @@ first, keyword-only."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,18 +22,29 @@ def _postgres(session: Session) -> bool:
 def insert_deliveries(
     session: Session, *, deliveries: Sequence[dict[str, Any]]
 ) -> set[tuple[str, str]]:
-    """Insert many deliveries in one statement; returns the (source, delivery id) of those
-    that were new (a redelivery meets the unique key and is skipped)."""
+    """Insert many deliveries in one round trip; returns the (source, delivery id) of those
+    that were new (a redelivery meets the unique key and is skipped).
+
+    One statement with a parameter list rather than a statement with the rows in it: the
+    SQL is then the same for any number of rows, built and compiled once, and the driver
+    still sends the rows together (SQLAlchemy's "insertmanyvalues").
+    """
+    if not deliveries:
+        return set()
+    stmt = _insert_ignoring_duplicates(session.get_bind().dialect.name)
+    inserted = session.connection().execute(stmt, list(deliveries))
+    return {(str(source), str(delivery_id)) for source, delivery_id in inserted}
+
+
+@functools.cache
+def _insert_ignoring_duplicates(dialect: str) -> Any:
     table = Delivery.__table__  # type: ignore[attr-defined]
-    insert = postgresql.insert if _postgres(session) else sqlite.insert
-    stmt = (
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(table)
-        .values(list(deliveries))
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         .returning(table.c.source, table.c.delivery_id)
     )
-    inserted = session.execute(stmt).all()
-    return {(str(source), str(delivery_id)) for source, delivery_id in inserted}
 
 
 def claim_deliveries(session: Session, *, now: datetime, until: datetime, batch: int) -> list[int]:

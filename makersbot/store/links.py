@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, literal, update
+from sqlalchemy import bindparam, delete, func, literal, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from makersbot.store.models import Link, MirroredItem, MirrorEvent, Project, SlackMessage
@@ -59,16 +60,32 @@ def link_by_token(session: Session, *, token: str) -> Link | None:
     return session.exec(select(Link).where(Link.callback_token == token)).first()
 
 
-def linked_targets(session: Session, *, source: str, targets: set[str], legacy: bool) -> set[str]:
-    """Which of `targets` some link mirrors; with `legacy`, only links that have no key of
-    their own (their hooks use the global secret or the old Trello callback)."""
+_LINK = Link.__table__.c  # type: ignore[attr-defined]
+# Built once: Core, not ORM, and no statement to build or cache key to compute per batch.
+_LINKED_KEYS = sa_select(
+    _LINK.source,
+    _LINK.target,
+    _LINK.webhook_secret.is_(None),
+    _LINK.callback_token.is_(None),
+).where(_LINK.target.in_(bindparam("targets", expanding=True)))
+
+
+def linked_keys(session: Session, *, targets: set[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+    """Which of `targets` ((source, repo or board) pairs) some link mirrors, each mapped to
+    True when one of its links has no key of its own (its hook uses the global secret or
+    the old Trello callback). One query, however many targets: webhook intake asks it once
+    per batch of deliveries."""
     if not targets:
-        return set()
-    query = select(Link.target).where(Link.source == source, col(Link.target).in_(targets))
-    if legacy:
-        own = Link.webhook_secret if source == "github" else Link.callback_token
-        query = query.where(col(own).is_(None))
-    return set(session.exec(query).all())
+        return {}
+    rows = session.connection().execute(
+        _LINKED_KEYS, {"targets": sorted({target for _, target in targets})}
+    )
+    found: dict[tuple[str, str], bool] = {}
+    for source, target, no_secret, no_token in rows:
+        if (source, target) in targets:
+            legacy = bool(no_secret if source == "github" else no_token)
+            found[source, target] = found.get((source, target), False) or legacy
+    return found
 
 
 def delete_link(session: Session, *, link: Link, gone: str) -> None:
