@@ -187,9 +187,10 @@ def _github_keys(fallback: str | None) -> Keys:
         hook_id = headers.get("x-github-hook-id")
         if not hook_id:  # GitHub always names the hook: only an older sender would not
             return [Key(fallback)] if fallback else []
-        hooked = link_store.link_by_hook(session, source="github", webhook_id=hook_id)
-        if hooked is not None and hooked.webhook_secret:
-            return [Key(hooked.webhook_secret, target=hooked.target)]
+        hooked = link_store.hook_key(session, source="github", webhook_id=hook_id)
+        if hooked is not None:
+            secret, target = hooked
+            return [Key(secret, target=target)]
         # A hook added by hand: GitHub's id for it is not known here, its link's secret is.
         found = [
             Key(link.webhook_secret, target=link.target)

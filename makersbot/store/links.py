@@ -48,11 +48,16 @@ def add_link(session: Session, *, link: Link) -> int:
     return link.id
 
 
-def link_by_hook(session: Session, *, source: str, webhook_id: str) -> Link | None:
-    """The link whose registered webhook has this id (GitHub's X-GitHub-Hook-ID)."""
-    return session.exec(
-        select(Link).where(Link.source == source, Link.webhook_id == webhook_id)
-    ).first()
+def hook_key(session: Session, *, source: str, webhook_id: str) -> tuple[str, str] | None:
+    """(secret, target) of the link whose registered webhook has this id (GitHub's
+    X-GitHub-Hook-ID), or None. Every delivery from a hook the bot made asks it before its
+    signature is checked: one Core statement built once, no ORM object."""
+    row = (
+        session.connection()
+        .execute(_HOOK_KEY, {"source": source, "webhook_id": webhook_id})
+        .first()
+    )
+    return None if row is None or not row[0] else (str(row[0]), str(row[1]))
 
 
 def link_by_token(session: Session, *, token: str) -> Link | None:
@@ -68,6 +73,13 @@ _LINKED_KEYS = sa_select(
     _LINK.webhook_secret.is_(None),
     _LINK.callback_token.is_(None),
 ).where(_LINK.target.in_(bindparam("targets", expanding=True)))
+
+
+_HOOK_KEY = (
+    sa_select(_LINK.webhook_secret, _LINK.target)
+    .where(_LINK.source == bindparam("source"), _LINK.webhook_id == bindparam("webhook_id"))
+    .limit(1)
+)
 
 
 def linked_keys(session: Session, *, targets: set[tuple[str, str]]) -> dict[tuple[str, str], bool]:
