@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -160,18 +161,27 @@ class Server:
 
 @pytest.fixture
 def server(bot: Bot) -> Iterator[Server]:
+    """The real WSGI app around `bot`, with its background loops (not the scheduler)."""
+    background = Background.for_bot(bot, scheduler=False)
+    with serving(bot) as served:
+        background.start()
+        yield served
+    background.stop()
+
+
+@contextmanager
+def serving(bot: Bot) -> Iterator[Server]:
+    """The real WSGI app around `bot` on 127.0.0.1, in a thread, until the block ends."""
     from makersbot.web import create_web_app
 
-    app = create_web_app(bot)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    httpd = make_server("127.0.0.1", 0, create_web_app(bot), threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    background = Background.for_bot(bot, scheduler=False)
-    background.start()
-    yield Server(bot, httpd)
-    httpd.shutdown()
-    thread.join(timeout=5)
-    background.stop()
+    try:
+        yield Server(bot, httpd)
+    finally:
+        httpd.shutdown()
+        thread.join(timeout=5)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
@@ -216,3 +226,10 @@ def mbot(
     bot = mirror_bot(database_url, fake_slack, fake_github, fake_trello, clock)
     yield bot
     bot.stop()
+
+
+@pytest.fixture
+def web(mbot: Bot) -> Iterator[Server]:
+    """The real WSGI app around `mbot`, no background loops: deliveries stay stored."""
+    with serving(mbot) as served:
+        yield served

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
 
 from makersbot.app import build
-from tests.conftest import SIGNING_SECRET, Server, make_settings
+from tests.conftest import SIGNING_SECRET, Server, make_settings, serving
 from tests.fakes.signing import github_headers, slack_headers, slash_command_body
 from tests.fakes.slack import FakeSlack
 from tests.mirror_helpers import (
@@ -195,7 +194,6 @@ def unreachable_server(
     request: pytest.FixtureRequest, tmp_path: Path, fake_slack: FakeSlack
 ) -> Iterator[Server]:
     """The real WSGI app with webhooks configured, whose database cannot be reached."""
-    from makersbot.web import create_web_app
 
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
@@ -209,12 +207,8 @@ def unreachable_server(
         public_url=PUBLIC_URL,
     )
     bot = build(settings)
-    httpd = make_server("127.0.0.1", 0, create_web_app(bot), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Server(bot, httpd)
-    httpd.shutdown()
-    thread.join(timeout=5)
+    with serving(bot) as served:
+        yield served
     bot.stop()
 
 

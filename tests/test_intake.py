@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, func, text
 from sqlmodel import Session, select
-from werkzeug.serving import make_server
 
 from makersbot.app import Bot
 from makersbot.db import Database
@@ -264,19 +263,6 @@ def _resigned(
         "X-GitHub-Hook-ID": str(hook["id"]),
     }
     return body, headers
-
-
-@pytest.fixture
-def web(mbot: Bot) -> Iterator[Server]:
-    """The real WSGI app in front of `mbot`, no background loops (nothing is processed)."""
-    from makersbot.web import create_web_app
-
-    httpd = make_server("127.0.0.1", 0, create_web_app(mbot), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Server(mbot, httpd)
-    httpd.shutdown()
-    thread.join(timeout=5)
 
 
 def test_the_route_answers_2xx_only_once_the_delivery_is_committed(

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlmodel import select
-from werkzeug.serving import make_server
 
 from makersbot.app import Bot
 from makersbot.domain.requests import Actor, UserError
@@ -204,19 +201,6 @@ def test_a_hand_made_hook_uses_a_secret_shown_only_to_the_linker(
     assert post_github(mbot, merged_pr(REPO), row.webhook_secret, "4242") == (200, "ok")
     settle(mbot)
     assert len(gives(mbot)) == 1
-
-
-@pytest.fixture
-def web(mbot: Bot) -> Iterator[Server]:
-    """The real WSGI app around `mbot` (no background loops: deliveries stay stored)."""
-    from makersbot.web import create_web_app
-
-    httpd = make_server("127.0.0.1", 0, create_web_app(mbot), threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield Server(mbot, httpd)
-    httpd.shutdown()
-    thread.join(timeout=5)
 
 
 def test_trello_hooks_call_back_on_their_own_unguessable_path(
