@@ -197,7 +197,7 @@ class ProjectCatalogue(ProjectFlow):
 
     def _load_entries(self, ids: Sequence[int]) -> dict[int, _Entry]:
         with self.db.session(read_only=True) as session:
-            projects = project_store.projects_by_ids(session, ids=ids)
+            projects = project_store.projects_by_id(session, ids=ids)
             cards = load_cards(session, projects)
             makers = project_store.makers_by_project(session, project_ids=ids)
         return {c.id: _Entry(c, frozenset(makers.get(c.id, ()))) for c in cards}

@@ -248,11 +248,6 @@ def revisions(session: Session) -> list[tuple[int, str, int]]:
     return [(int(i or 0), slug, int(rev or 0)) for i, slug, rev in rows]
 
 
-def projects_by_ids(session: Session, *, ids: Sequence[int]) -> list[Project]:
-    """Projects by id, in the order of `ids` (those that exist)."""
-    return _load(session, ids)
-
-
 def makers_by_project(session: Session, *, project_ids: Sequence[int]) -> dict[int, set[str]]:
     """Slack user ids of each project's members other than adopters."""
     rows = session.exec(
