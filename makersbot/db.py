@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -105,6 +105,8 @@ class Database:
         self._read_sessions = sessionmaker(
             self.engine.execution_options(read_only=True), class_=Session, expire_on_commit=False
         )
+        # PostgreSQL only: each statement commits on its own (see `single_statement`).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # SQLite has one writer at a time. Queueing this process's writers on a lock hands
         # the database over as soon as a transaction ends, where SQLite's own busy handler
         # would sleep in growing steps (bench/mirror.py saw 0.5 s stalls under load).
@@ -145,6 +147,32 @@ class Database:
             session.close()
             if lock is not None:
                 lock.release()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The Core connection of a `session()`: one transaction, committed at the end."""
+        with self.session() as session:
+            yield session.connection()
+
+    @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A Core connection for work whose only write is one statement, atomic on its own.
+
+        On PostgreSQL each statement commits by itself, and no ORM session is made: the
+        webhook intake's batch costs one round trip instead of four (BEGIN, a read, the
+        INSERT, COMMIT), and round trips and session bookkeeping were most of what storing
+        a delivery cost there (bench/mirror.py, Procfile topology). Reads in it see what was
+        committed when each ran, as in a transaction at PostgreSQL's default READ COMMITTED.
+        On SQLite, the connection of a `session()`: its transaction is local and cheap, and
+        takes the write lock up front.
+        """
+        if not self.is_postgres:
+            with self.transaction() as connection:
+                yield connection
+            return
+        with self._autocommit.connect() as connection:
+            yield connection
+        self.writes += 1
 
     def upgrade(self) -> None:
         """Apply every migration (`makersbot db upgrade`)."""

@@ -10,6 +10,10 @@ arrived later leads the next batch. No row is answered before its transaction co
 failed transaction answers every request in it with `IntakeUnavailable` (the route's 503),
 and their rows are not in the database, so nothing acknowledged is lost.
 
+The webhook intake writes each batch as one statement (`single_statement=True`): on
+PostgreSQL that statement commits by itself, with no BEGIN or COMMIT round trip around it,
+and if it fails nothing of the batch is stored, as with a transaction.
+
 A leader, not a writer thread: a dedicated thread cost two more hand-overs of the GIL per
 batch, and a thread started in the gunicorn master does not survive the fork.
 """
@@ -22,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from makersbot.db import Database
 
@@ -61,8 +65,9 @@ class _Entry(Generic[T, R]):
         self.wake.acquire()
 
 
-# Writes a batch in the session's transaction: one result per item, in order.
-Write = Callable[[Session, Sequence[T]], Sequence[R]]
+# Writes a batch on the connection, in one transaction (or as one statement, see
+# `single_statement`): one result per item, in order.
+Write = Callable[[Connection, Sequence[T]], Sequence[R]]
 
 
 class GroupCommit(Generic[T, R]):
@@ -80,8 +85,12 @@ class GroupCommit(Generic[T, R]):
         after_commit: Callable[[], None] | None = None,
         max_batch: int = MAX_BATCH,
         wait: float = WAIT_SECONDS,
+        single_statement: bool = False,
     ) -> None:
         self.db = db
+        # Whether `write` makes one statement of its batch: then on PostgreSQL it runs
+        # without a transaction around it (`Database.single_statement`), one round trip.
+        self._connect = db.single_statement if single_statement else db.transaction
         self._write = write
         self._after_commit = after_commit or (lambda: None)
         self.max_batch = max_batch
@@ -160,8 +169,8 @@ class GroupCommit(Generic[T, R]):
         """One transaction for `batch`; every caller in it learns the outcome."""
         committed = False
         try:
-            with self.db.session() as session:
-                results = list(self._write(session, [entry.item for entry in batch]))
+            with self._connect() as connection:
+                results = list(self._write(connection, [entry.item for entry in batch]))
                 if len(results) != len(batch):  # rolled back: a bug, not half an answer
                     raise ValueError(f"{len(results)} results for {len(batch)} items")
             committed = True

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, text
-from sqlmodel import Session, select
+from sqlalchemy import Connection, create_engine, func, text
+from sqlmodel import select
 
 from makersbot.app import Bot
 from makersbot.db import Database
@@ -67,9 +67,9 @@ class Recorder:
         self.release.set()
         self.fail_batch: int | None = None
 
-    def __call__(self, session: Session, items: Sequence[int]) -> list[str]:
+    def __call__(self, connection: Connection, items: Sequence[int]) -> list[str]:
         self.batches.append(list(items))
-        delivery_store.insert_deliveries(session, deliveries=[row(n) for n in items])
+        delivery_store.insert_deliveries(connection, deliveries=[row(n) for n in items])
         self.inside.set()
         assert self.release.wait(10)
         if len(self.batches) == self.fail_batch:

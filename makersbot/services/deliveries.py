@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Connection
 
 from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
@@ -20,6 +20,7 @@ from makersbot.services.delivery_sources import (
     Admitted,
     Answer,
     DeliverySource,
+    LinkedTargets,
     admit,
     json_object,
     scope_answers,
@@ -53,8 +54,9 @@ class DeliveryService:
         self.sources = {source.name: source for source in sources}
         self.clock = clock
         self._wake = wake or (lambda: None)
+        self.linked_targets = LinkedTargets()
         self.intake: GroupCommit[Admitted, Answer] = GroupCommit(
-            db, self._store_batch, after_commit=self._wake
+            db, self._store_batch, after_commit=self._wake, single_statement=True
         )
 
     def accept_github(self, headers: Mapping[str, str], body: bytes) -> Answer:
@@ -83,13 +85,14 @@ class DeliveryService:
             return admitted
         return self.intake.submit(admitted)
 
-    def _store_batch(self, session: Session, batch: Sequence[Admitted]) -> list[Answer]:
-        """One transaction for a batch of deliveries: the scope of each, then one INSERT of
-        those in scope. A delivery seen before (or twice in the batch) is a duplicate."""
-        answers = scope_answers(session, batch)
+    def _store_batch(self, connection: Connection, batch: Sequence[Admitted]) -> list[Answer]:
+        """A batch of deliveries: the scope of each (from memory, or one query), then one
+        INSERT of those in scope, the batch's only write: atomic without a transaction
+        around it. A delivery seen before (or twice in the batch) is a duplicate."""
+        answers = scope_answers(connection, batch, self.linked_targets)
         now = self.clock()
         rows = [_row(one, now) for one, answer in zip(batch, answers, strict=True) if not answer]
-        new = delivery_store.insert_deliveries(session, deliveries=rows) if rows else set()
+        new = delivery_store.insert_deliveries(connection, deliveries=rows) if rows else set()
         result: list[Answer] = []
         for one, answer in zip(batch, answers, strict=True):
             key = (one.source, _delivery_id(one))

@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlmodel import Session
 
 from integrations.changes import Change, MalformedPayload
@@ -116,18 +119,88 @@ def admit(
     return Admitted(source.name, envelope, body, containers, key.target)
 
 
-def scope_answers(session: Session, admitted: Sequence[Admitted]) -> list[Answer | None]:
+# How long a process trusts what it read of the links for `scope_answers`.
+LINKED_TTL = 1.0
+
+
+class LinkedTargets:
+    """Which repos and boards links mirror (`link_store.linked_keys`), remembered per
+    process for `ttl` seconds: the scope check of a webhook batch then needs no query.
+
+    Only what permits storing is taken from memory. An answer that refuses a delivery
+    (403, or "not linked") is always checked against the database first, so a link made
+    or re-keyed elsewhere a moment ago never loses a delivery; a link removed or given
+    keys of its own in another process can let deliveries its old keys signed be stored
+    for up to `ttl` seconds, as if they had arrived that much earlier (the processor finds
+    no link for them and drops them). A link this process writes empties the memory.
+    """
+
+    def __init__(self, ttl: float = LINKED_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], tuple[bool, float]] = {}
+        self._changes = link_store.link_changes()
+
+    def lookup(
+        self, connection: Connection, targets: set[tuple[str, str]], *, fresh: bool = False
+    ) -> tuple[dict[tuple[str, str], bool], bool]:
+        """(linked, remembered): `linked_keys` for `targets`, and whether it came from
+        memory (every target mirrored by a link read within `ttl`) or from the database."""
+        now = self._clock()
+        with self._lock:
+            if self._changes != link_store.link_changes():
+                self._known.clear()
+                self._changes = link_store.link_changes()
+            if not fresh:
+                known = {t: self._known.get(t) for t in targets}
+                if all(v is not None and now - v[1] <= self.ttl for v in known.values()):
+                    return {t: v[0] for t, v in known.items() if v is not None}, True
+            changes = self._changes
+        linked = link_store.linked_keys(connection, targets=targets)
+        with self._lock:
+            if changes == link_store.link_changes():  # no link written while reading
+                for target in targets:
+                    if target in linked:
+                        self._known[target] = (linked[target], now)
+                    else:
+                        self._known.pop(target, None)
+        return linked, False
+
+
+def scope_answers(
+    connection: Connection,
+    admitted: Sequence[Admitted],
+    linked_targets: LinkedTargets | None = None,
+) -> list[Answer | None]:
     """For each delivery, None when its key may change everything it changes; else the
-    answer to give instead of storing it. One query for the whole batch, none when every
-    key names its own repo or board and the deliveries change only that."""
+    answer to give instead of storing it. At most one query for the whole batch, none when
+    every key names its own repo or board and the deliveries change only that, or when
+    `linked_targets` remembers every link asked about and nothing is refused."""
     unsure = {
         (one.source, container)
         for one in admitted
         for container in one.containers
         if container != one.target
     }
-    linked = link_store.linked_keys(session, targets=unsure) if unsure else {}
-    return [_in_scope(one, linked) for one in admitted]
+    if not unsure:
+        return [None] * len(admitted)
+    memory = linked_targets or LinkedTargets(ttl=0.0)
+    linked, remembered = memory.lookup(connection, unsure)
+    answers = [_in_scope(one, linked) for one in admitted]
+    if remembered and any(answers):  # never refuse on what memory says
+        linked, _ = memory.lookup(connection, unsure, fresh=True)
+        answers = [_in_scope(one, linked) for one in admitted]
+    for one, answer in zip(admitted, answers, strict=True):
+        if answer == _SIGNED_ELSEWHERE:
+            log.warning("refused a %s delivery signed for another repository or board", one.source)
+        elif answer == _NOT_LINKED:
+            log.debug("ignored a %s delivery for something no project links", one.source)
+    return answers
+
+
+_SIGNED_ELSEWHERE: Answer = (403, "not signed for this repository or board")
+_NOT_LINKED: Answer = (200, "ignored: not linked")
 
 
 def _in_scope(one: Admitted, linked: Mapping[tuple[str, str], bool]) -> Answer | None:
@@ -147,11 +220,9 @@ def _in_scope(one: Admitted, linked: Mapping[tuple[str, str], bool]) -> Answer |
     if not outside:
         return None
     if any((one.source, container) in linked for container in outside):
-        log.warning("refused a %s delivery signed for another repository or board", one.source)
-        return 403, "not signed for this repository or board"
+        return _SIGNED_ELSEWHERE
     if not allowed:
-        log.debug("ignored a %s delivery for something no project links", one.source)
-        return 200, "ignored: not linked"
+        return _NOT_LINKED
     return None
 
 

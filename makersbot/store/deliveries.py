@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -20,10 +20,11 @@ def _postgres(session: Session) -> bool:
 
 
 def insert_deliveries(
-    session: Session, *, deliveries: Sequence[dict[str, Any]]
+    connection: Connection, *, deliveries: Sequence[dict[str, Any]]
 ) -> set[tuple[str, str]]:
-    """Insert many deliveries in one round trip; returns the (source, delivery id) of those
-    that were new (a redelivery meets the unique key and is skipped).
+    """Insert many deliveries in one round trip, on the intake's Core connection (no ORM
+    session); returns the (source, delivery id) of those that were new (a redelivery
+    meets the unique key and is skipped).
 
     One statement with a parameter list rather than a statement with the rows in it: the
     SQL is then the same for any number of rows, built and compiled once, and the driver
@@ -31,8 +32,8 @@ def insert_deliveries(
     """
     if not deliveries:
         return set()
-    stmt = _insert_ignoring_duplicates(session.get_bind().dialect.name)
-    inserted = session.connection().execute(stmt, list(deliveries))
+    stmt = _insert_ignoring_duplicates(connection.dialect.name)
+    inserted = connection.execute(stmt, list(deliveries))
     return {(str(source), str(delivery_id)) for source, delivery_id in inserted}
 
 

@@ -4,12 +4,32 @@ keyword-only."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, update
+from sqlalchemy import Connection, bindparam, delete, event, func, literal, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from makersbot.store.models import Link, MirroredItem, MirrorEvent, Project, SlackMessage
+
+
+class _Changes:
+    """How many times this process has written a link (counted at flush): caches of
+    what links say compare it to drop what they hold as soon as this process changes one."""
+
+    count = 0
+
+
+def link_changes() -> int:
+    """A number that grows whenever this process inserts, updates or deletes a link."""
+    return _Changes.count
+
+
+@event.listens_for(Link, "after_insert")
+@event.listens_for(Link, "after_update")
+@event.listens_for(Link, "after_delete")
+def _link_written(_mapper: Any, _connection: Any, _link: Any) -> None:
+    _Changes.count += 1
 
 
 def get_link(session: Session, *, link_id: int) -> Link | None:
@@ -82,16 +102,16 @@ _HOOK_KEY = (
 )
 
 
-def linked_keys(session: Session, *, targets: set[tuple[str, str]]) -> dict[tuple[str, str], bool]:
+def linked_keys(
+    connection: Connection, *, targets: set[tuple[str, str]]
+) -> dict[tuple[str, str], bool]:
     """Which of `targets` ((source, repo or board) pairs) some link mirrors, each mapped to
     True when one of its links has no key of its own (its hook uses the global secret or
     the old Trello callback). One query, however many targets: webhook intake asks it once
     per batch of deliveries."""
     if not targets:
         return {}
-    rows = session.connection().execute(
-        _LINKED_KEYS, {"targets": sorted({target for _, target in targets})}
-    )
+    rows = connection.execute(_LINKED_KEYS, {"targets": sorted({target for _, target in targets})})
     found: dict[tuple[str, str], bool] = {}
     for source, target, no_secret, no_token in rows:
         if (source, target) in targets:

@@ -1,0 +1,156 @@
+"""The webhook intake's memory of links (`delivery_sources.LinkedTargets`) and its one
+statement per batch (`Database.single_statement`).
+
+A batch of deliveries signed with a global secret needs to know which repositories links
+mirror. Asking the database for every batch was a round trip of its own, and a transaction
+around the INSERT two more; on PostgreSQL those were most of what storing a delivery cost
+(bench/mirror.py, Procfile topology). Memory may only ever let a delivery in: every refusal
+is checked against the database first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event, update
+from sqlmodel import select
+
+from makersbot.app import Bot
+from makersbot.services.delivery_sources import LINKED_TTL, LinkedTargets
+from makersbot.store.models import Delivery, Link
+from tests.fakes.signing import github_headers
+from tests.mirror_helpers import GITHUB_SECRET, REPO, lower, start_project
+from tests.test_trust_links import merged_pr
+
+
+def older_link(bot: Bot, *, secret: str | None = None) -> int:
+    """A link as migrated from the first release: its hook signs with the global secret
+    (or, given `secret`, a link with a key of its own)."""
+    project = start_project(bot)
+    with bot.db.session() as session:
+        link = Link(
+            project_id=project.id or 0,
+            source="github",
+            target=REPO.lower(),
+            target_name=REPO,
+            webhook_secret=secret,
+        )
+        session.add(link)
+        session.flush()
+        assert link.id is not None
+        return link.id
+
+
+def post(bot: Bot, n: int, repo: str = REPO) -> tuple[int, str]:
+    """Delivery `n`, a merged PR in `repo`, signed with the global secret (no hook id)."""
+    payload = merged_pr(repo)
+    payload["number"] = n
+    raw = json.dumps(payload).encode()
+    headers = lower(github_headers(GITHUB_SECRET, raw, "pull_request", f"delivery-{n}"))
+    return bot.deliveries.accept_github(headers, raw)
+
+
+def stored(bot: Bot) -> int:
+    with bot.db.session(read_only=True) as session:
+        return len(session.exec(select(Delivery)).all())
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@contextmanager
+def statements(bot: Bot) -> Iterator[list[str]]:
+    """The SQL the bot's engine sends; on PostgreSQL each marked "(own commit)" when the
+    driver ran it outside a transaction, where it commits by itself."""
+    sent: list[str] = []
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        own = bool(getattr(conn.connection.dbapi_connection, "autocommit", False))
+        sent.append(" ".join(statement.split()) + (" (own commit)" if own else ""))
+
+    engine = bot.db.engine
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+
+
+def rekey_elsewhere(bot: Bot, link_id: int, secret: str | None) -> None:
+    """Change a link's own key the way another process would: not through this process's
+    ORM, so this process's memory is not told."""
+    with bot.db.engine.begin() as conn:
+        conn.execute(update(Link).where(Link.id == link_id).values(webhook_secret=secret))  # type: ignore[arg-type]
+
+
+def test_a_warm_batch_asks_nothing_and_writes_one_statement(mbot: Bot) -> None:
+    older_link(mbot)
+    assert post(mbot, 1) == (200, "ok")  # the links are read once
+    with statements(mbot) as sent:
+        assert post(mbot, 2) == (200, "ok")
+    assert not [s for s in sent if "FROM link" in s]  # the scope came from memory
+    inserts = [s for s in sent if s.startswith("INSERT INTO delivery")]
+    assert len(inserts) == 1
+    if mbot.db.is_postgres:  # the INSERT alone, committing by itself: one round trip
+        assert sent == inserts and inserts[0].endswith("(own commit)")
+        # The pool hands that connection back in transactions for everyone else.
+        for _ in range(3):
+            with mbot.db.session() as session:
+                driver = session.connection().connection.dbapi_connection
+                assert getattr(driver, "autocommit", None) is False
+    assert stored(mbot) == 2
+
+
+def test_a_refusal_is_always_checked_against_the_database(mbot: Bot) -> None:
+    link_id = older_link(mbot, secret="its-own-key")
+    # Remembered: this repository's link has a key of its own, so the global secret may
+    # not change it: refused, from a fresh read.
+    assert post(mbot, 1)[0] == 403
+    # Another process makes it an older link again: the refusal memory would give is
+    # checked first, and the delivery is taken.
+    rekey_elsewhere(mbot, link_id, None)
+    assert post(mbot, 1) == (200, "ok")
+    assert stored(mbot) == 1
+
+
+def test_a_link_keyed_elsewhere_is_seen_within_the_ttl(mbot: Bot) -> None:
+    clock = Clock()
+    mbot.deliveries.linked_targets = LinkedTargets(clock=clock)
+    link_id = older_link(mbot)
+    assert post(mbot, 1) == (200, "ok")
+    rekey_elsewhere(mbot, link_id, "its-own-key-now")
+    clock.now += LINKED_TTL / 2  # still remembered: taken, as if it came a moment earlier
+    assert post(mbot, 2) == (200, "ok")
+    clock.now += LINKED_TTL  # forgotten: read again, and refused
+    assert post(mbot, 3)[0] == 403
+    assert stored(mbot) == 2
+
+
+def test_a_link_this_process_writes_is_seen_at_once(mbot: Bot) -> None:
+    clock = Clock()  # never moves: only the write can make memory forget
+    mbot.deliveries.linked_targets = LinkedTargets(clock=clock)
+    link_id = older_link(mbot)
+    assert post(mbot, 1) == (200, "ok")
+    with mbot.db.session() as session:
+        link = session.get(Link, link_id)
+        assert link is not None
+        link.webhook_secret = "its-own-key-now"
+        session.add(link)
+    assert post(mbot, 2)[0] == 403
+    assert stored(mbot) == 1
+
+
+def test_an_unlinked_repository_is_never_remembered(mbot: Bot) -> None:
+    with statements(mbot) as sent:
+        for n in range(3):
+            assert post(mbot, n, "Someone/Unlinked") == (200, "ignored: not linked")
+    assert len([s for s in sent if "FROM link" in s]) == 3  # each asked the database
+    assert stored(mbot) == 0
