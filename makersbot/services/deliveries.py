@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlmodel import Session
 
 from integrations.changes import Change, MalformedPayload
 from makersbot.db import Database
@@ -78,8 +80,16 @@ class DeliveryService:
         may sign it and what it may change: `delivery_sources.admit`. Returns once the
         delivery is committed; raises `IntakeUnavailable` (a 503) when it could not be.
         """
-        # Only a hook id or a link's callback token makes this session query anything.
-        with self.db.session(read_only=True) as session:
+        # Only a hook id or a link's callback token needs the database: the session is
+        # opened on first use, so the other deliveries make no session at all.
+        with ExitStack() as stack:
+
+            def session() -> Session:
+                if not opened:
+                    opened.append(stack.enter_context(self.db.session(read_only=True)))
+                return opened[0]
+
+            opened: list[Session] = []
             admitted = admit(session, self.sources[name], headers, body, token)
         if not isinstance(admitted, Admitted):
             return admitted

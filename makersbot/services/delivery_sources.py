@@ -69,8 +69,9 @@ class Key:
     target: str | None = None  # its link's repo or board; None: the global fallback
 
 
-# The keys that may have signed a delivery: (session, lower-case headers, body, path token).
-Keys = Callable[[Session, Mapping[str, str], bytes, str | None], list[Key]]
+# The keys that may have signed a delivery: (a read-only session, opened on the first call:
+# most deliveries need none; lower-case headers; body; path token).
+Keys = Callable[[Callable[[], Session], Mapping[str, str], bytes, str | None], list[Key]]
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class DeliverySource:
 
 
 def admit(
-    session: Session,
+    session: Callable[[], Session],
     source: DeliverySource,
     headers: Mapping[str, str],
     body: bytes,
@@ -253,19 +254,19 @@ def _identify_github(headers: Mapping[str, str], body: bytes) -> Envelope | Answ
 
 def _github_keys(fallback: str | None) -> Keys:
     def keys(
-        session: Session, headers: Mapping[str, str], body: bytes, _token: str | None
+        session: Callable[[], Session], headers: Mapping[str, str], body: bytes, _token: str | None
     ) -> list[Key]:
         hook_id = headers.get("x-github-hook-id")
         if not hook_id:  # GitHub always names the hook: only an older sender would not
             return [Key(fallback)] if fallback else []
-        hooked = link_store.hook_key(session, source="github", webhook_id=hook_id)
+        hooked = link_store.hook_key(session(), source="github", webhook_id=hook_id)
         if hooked is not None:
             secret, target = hooked
             return [Key(secret, target=target)]
         # A hook added by hand: GitHub's id for it is not known here, its link's secret is.
         found = [
             Key(link.webhook_secret, target=link.target)
-            for link in link_store.links_to(session, source="github", target=_repository(body))
+            for link in link_store.links_to(session(), source="github", target=_repository(body))
             if link.webhook_secret and link.webhook_id is None
         ]
         return found + ([Key(fallback)] if fallback else [])
@@ -310,13 +311,16 @@ def _identify_trello(headers: Mapping[str, str], body: bytes) -> Envelope | Answ
 
 def _trello_keys(secret: str | None, callback_url: str | None) -> Keys:
     def keys(
-        session: Session, _headers: Mapping[str, str], _body: bytes, token: str | None
+        session: Callable[[], Session],
+        _headers: Mapping[str, str],
+        _body: bytes,
+        token: str | None,
     ) -> list[Key]:
         if secret is None or callback_url is None:
             return []
         if token is None:
             return [Key(secret, url=callback_url)]  # the old callback, for older links
-        link = link_store.link_by_token(session, token=token)
+        link = link_store.link_by_token(session(), token=token)
         if link is None or link.source != "trello":
             return []
         return [Key(secret, url=f"{callback_url}/{token}", target=link.target)]
