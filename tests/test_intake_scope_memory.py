@@ -19,10 +19,11 @@ from sqlalchemy import event, update
 from sqlmodel import select
 
 from makersbot.app import Bot
-from makersbot.services.delivery_sources import LINKED_TTL, LinkedTargets
+from makersbot.services.link_memory import LINKED_TTL, LinkedTargets
 from makersbot.store.models import Delivery, Link
+from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_headers
-from tests.mirror_helpers import GITHUB_SECRET, REPO, lower, start_project
+from tests.mirror_helpers import GITHUB_SECRET, REPO, link, lower, start_project
 from tests.test_trust_links import merged_pr
 
 
@@ -154,3 +155,50 @@ def test_an_unlinked_repository_is_never_remembered(mbot: Bot) -> None:
             assert post(mbot, n, "Someone/Unlinked") == (200, "ignored: not linked")
     assert len([s for s in sent if "FROM link" in s]) == 3  # each asked the database
     assert stored(mbot) == 0
+
+
+# A registered hook's key, by X-GitHub-Hook-ID ------------------------------------------
+
+
+def post_hooked(bot: Bot, n: int, secret: str, hook_id: str) -> tuple[int, str]:
+    """Delivery `n` as GitHub sends it from a hook the bot registered."""
+    payload = merged_pr(REPO)
+    payload["number"] = n
+    raw = json.dumps(payload).encode()
+    headers = github_headers(secret, raw, "pull_request", f"hooked-{n}")
+    headers["X-GitHub-Hook-ID"] = hook_id
+    return bot.deliveries.accept_github(lower(headers), raw)
+
+
+def registered_hook(bot: Bot, fake_github: FakeGitHub) -> tuple[str, str]:
+    """(secret, hook id) of the hook `/makers link` registered for REPO."""
+    start_project(bot)
+    link(bot, f"hello-world github {REPO}")
+    [hook] = fake_github.hooks(REPO)
+    return str(hook["config"]["secret"]), str(hook["id"])
+
+
+def test_a_hooks_key_is_read_once_then_remembered(mbot: Bot, fake_github: FakeGitHub) -> None:
+    secret, hook_id = registered_hook(mbot, fake_github)
+    assert post_hooked(mbot, 1, secret, hook_id) == (200, "ok")
+    with statements(mbot) as sent:
+        assert post_hooked(mbot, 2, secret, hook_id) == (200, "ok")
+    assert not [s for s in sent if "FROM link" in s]
+    assert stored(mbot) == 2
+
+
+def test_a_hook_re_keyed_elsewhere_is_verified_with_its_new_key_at_once(
+    mbot: Bot, fake_github: FakeGitHub
+) -> None:
+    secret, hook_id = registered_hook(mbot, fake_github)
+    assert post_hooked(mbot, 1, secret, hook_id) == (200, "ok")
+    with mbot.db.session(read_only=True) as session:
+        [link_row] = session.exec(select(Link)).all()
+    rekey_elsewhere(mbot, link_row.id or 0, "the-new-secret")  # within the TTL
+    # Signed with the new secret: the remembered one fails, the key is read again.
+    assert post_hooked(mbot, 2, "the-new-secret", hook_id) == (200, "ok")
+    # The old secret, now remembered as replaced, no longer works.
+    assert post_hooked(mbot, 3, secret, hook_id)[0] == 401
+    # A forged signature is refused, however the key was found.
+    assert post_hooked(mbot, 4, "forged", hook_id)[0] == 401
+    assert stored(mbot) == 2

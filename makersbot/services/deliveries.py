@@ -22,11 +22,11 @@ from makersbot.services.delivery_sources import (
     Admitted,
     Answer,
     DeliverySource,
-    LinkedTargets,
     admit,
     json_object,
     scope_answers,
 )
+from makersbot.services.link_memory import LinkedTargets
 from makersbot.services.mirror import MirrorService
 from makersbot.store import deliveries as delivery_store
 from makersbot.store.models import Delivery, utcnow

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +28,7 @@ from sqlmodel import Session
 from integrations.changes import Change, MalformedPayload
 from integrations.github import webhook as github
 from integrations.trello import webhook as trello
+from makersbot.services.link_memory import HookKeys, LinkedTargets
 from makersbot.store import links as link_store
 
 log = logging.getLogger(__name__)
@@ -67,11 +66,13 @@ class Key:
     secret: str
     url: str = ""  # Trello: the callback URL, signed along with the body
     target: str | None = None  # its link's repo or board; None: the global fallback
+    remembered: bool = False  # taken from this process's memory of the links, not read
 
 
 # The keys that may have signed a delivery: (a read-only session, opened on the first call:
-# most deliveries need none; lower-case headers; body; path token).
-Keys = Callable[[Callable[[], Session], Mapping[str, str], bytes, str | None], list[Key]]
+# most deliveries need none; lower-case headers; body; path token; whether to read them
+# afresh rather than from memory).
+Keys = Callable[[Callable[[], Session], Mapping[str, str], bytes, str | None, bool], list[Key]]
 
 
 @dataclass(frozen=True)
@@ -102,10 +103,13 @@ def admit(
     without storing it. Whether it changes only what that key may change is checked with
     the other deliveries of its batch, in the transaction that stores them
     (`scope_answers`): one query for a batch instead of one per delivery."""
-    keys = source.keys(session, headers, body, token)
+    keys = source.keys(session, headers, body, token, False)
+    key = next((key for key in keys if source.verify(key, body, headers)), None)
+    if key is None and any(key.remembered for key in keys):  # a hook re-keyed elsewhere?
+        keys = source.keys(session, headers, body, token, True)
+        key = next((key for key in keys if source.verify(key, body, headers)), None)
     if not keys:
         return (410, "unknown webhook") if token else (401, source.unconfigured)
-    key = next((key for key in keys if source.verify(key, body, headers)), None)
     if key is None:
         return 401, source.bad_signature
     envelope = source.identify(headers, body)
@@ -118,55 +122,6 @@ def admit(
         return 400, f"malformed payload: {exc}"
     containers = frozenset(change.container for change in changes)
     return Admitted(source.name, envelope, body, containers, key.target)
-
-
-# How long a process trusts what it read of the links for `scope_answers`.
-LINKED_TTL = 1.0
-
-
-class LinkedTargets:
-    """Which repos and boards links mirror (`link_store.linked_keys`), remembered per
-    process for `ttl` seconds: the scope check of a webhook batch then needs no query.
-
-    Only what permits storing is taken from memory. An answer that refuses a delivery
-    (403, or "not linked") is always checked against the database first, so a link made
-    or re-keyed elsewhere a moment ago never loses a delivery; a link removed or given
-    keys of its own in another process can let deliveries its old keys signed be stored
-    for up to `ttl` seconds, as if they had arrived that much earlier (the processor finds
-    no link for them and drops them). A link this process writes empties the memory.
-    """
-
-    def __init__(self, ttl: float = LINKED_TTL, clock: Callable[[], float] = time.monotonic):
-        self.ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._known: dict[tuple[str, str], tuple[bool, float]] = {}
-        self._changes = link_store.link_changes()
-
-    def lookup(
-        self, connection: Connection, targets: set[tuple[str, str]], *, fresh: bool = False
-    ) -> tuple[dict[tuple[str, str], bool], bool]:
-        """(linked, remembered): `linked_keys` for `targets`, and whether it came from
-        memory (every target mirrored by a link read within `ttl`) or from the database."""
-        now = self._clock()
-        with self._lock:
-            if self._changes != link_store.link_changes():
-                self._known.clear()
-                self._changes = link_store.link_changes()
-            if not fresh:
-                known = {t: self._known.get(t) for t in targets}
-                if all(v is not None and now - v[1] <= self.ttl for v in known.values()):
-                    return {t: v[0] for t, v in known.items() if v is not None}, True
-            changes = self._changes
-        linked = link_store.linked_keys(connection, targets=targets)
-        with self._lock:
-            if changes == link_store.link_changes():  # no link written while reading
-                for target in targets:
-                    if target in linked:
-                        self._known[target] = (linked[target], now)
-                    else:
-                        self._known.pop(target, None)
-        return linked, False
 
 
 def scope_answers(
@@ -253,16 +208,22 @@ def _identify_github(headers: Mapping[str, str], body: bytes) -> Envelope | Answ
 
 
 def _github_keys(fallback: str | None) -> Keys:
+    memory = HookKeys()  # one per process, as the source is
+
     def keys(
-        session: Callable[[], Session], headers: Mapping[str, str], body: bytes, _token: str | None
+        session: Callable[[], Session],
+        headers: Mapping[str, str],
+        body: bytes,
+        _token: str | None,
+        fresh: bool,
     ) -> list[Key]:
         hook_id = headers.get("x-github-hook-id")
         if not hook_id:  # GitHub always names the hook: only an older sender would not
             return [Key(fallback)] if fallback else []
-        hooked = link_store.hook_key(session(), source="github", webhook_id=hook_id)
+        hooked, remembered = memory.lookup(session, "github", hook_id, fresh=fresh)
         if hooked is not None:
             secret, target = hooked
-            return [Key(secret, target=target)]
+            return [Key(secret, target=target, remembered=remembered)]
         # A hook added by hand: GitHub's id for it is not known here, its link's secret is.
         found = [
             Key(link.webhook_secret, target=link.target)
@@ -315,6 +276,7 @@ def _trello_keys(secret: str | None, callback_url: str | None) -> Keys:
         _headers: Mapping[str, str],
         _body: bytes,
         token: str | None,
+        _fresh: bool,
     ) -> list[Key]:
         if secret is None or callback_url is None:
             return []
