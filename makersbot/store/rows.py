@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,18 +21,24 @@ def insert_ignore(
     """INSERT … ON CONFLICT DO NOTHING; True when the row is new.
 
     A unique constraint decides, so two processes racing for the same key agree on one winner.
+    The statement is built once per table and conflict key, the values passed when it runs:
+    building it anew (`.values(**values)`) was a tenth of a worker's CPU per delivery
+    (three of these for each).
     """
-    dialect = session.get_bind().dialect.name
+    stmt = _insert_ignoring(session.get_bind().dialect.name, model, tuple(conflict))
+    return session.execute(stmt, values).first() is not None
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, model: type[SQLModel], conflict: tuple[str, ...]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
+    return (
         insert(table)
-        .values(**values)
         .on_conflict_do_nothing(index_elements=list(conflict))
         # RETURNING, not rowcount: psycopg reports -1 rows for ON CONFLICT DO NOTHING.
         .returning(table.c[conflict[0]])
     )
-    return session.execute(stmt).first() is not None
 
 
 def claim_request(session: Session, *, key: str) -> bool:
