@@ -101,8 +101,9 @@ def admit(
 ) -> Admitted | Answer:
     """A delivery verified with the key it claims and well formed, or the answer to give
     without storing it. Whether it changes only what that key may change is checked with
-    the other deliveries of its batch, in the transaction that stores them
-    (`scope_answers`): one query for a batch instead of one per delivery."""
+    the other deliveries of its batch, as they are stored (`scope_answers`): at most one
+    query for a batch instead of one per delivery. A key taken from memory
+    (`link_memory.HookKeys`) that does not verify is read afresh and tried again."""
     keys = source.keys(session, headers, body, token, False)
     key = next((key for key in keys if source.verify(key, body, headers)), None)
     if key is None and any(key.remembered for key in keys):  # a hook re-keyed elsewhere?
