@@ -128,7 +128,7 @@ def admit(
 def scope_answers(
     connection: Connection,
     admitted: Sequence[Admitted],
-    linked_targets: LinkedTargets | None = None,
+    linked_targets: LinkedTargets,
 ) -> list[Answer | None]:
     """For each delivery, None when its key may change everything it changes; else the
     answer to give instead of storing it. At most one query for the whole batch, none when
@@ -142,11 +142,10 @@ def scope_answers(
     }
     if not unsure:
         return [None] * len(admitted)
-    memory = linked_targets or LinkedTargets(ttl=0.0)
-    linked, remembered = memory.lookup(connection, unsure)
+    linked, remembered = linked_targets.lookup(connection, unsure)
     answers = [_in_scope(one, linked) for one in admitted]
     if remembered and any(answers):  # never refuse on what memory says
-        linked, _ = memory.lookup(connection, unsure, fresh=True)
+        linked, _ = linked_targets.lookup(connection, unsure, fresh=True)
         answers = [_in_scope(one, linked) for one in admitted]
     for one, answer in zip(admitted, answers, strict=True):
         if answer == _SIGNED_ELSEWHERE:

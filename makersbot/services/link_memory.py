@@ -39,7 +39,7 @@ V = TypeVar("V")
 class _Memory(Generic[K, V]):
     """Values read from the links, each trusted for `ttl` seconds after it was read."""
 
-    def __init__(self, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(self, ttl: float = LINKED_TTL, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
@@ -76,9 +76,6 @@ class LinkedTargets(_Memory[tuple[str, str], bool]):
     """Which (source, repo or board) links mirror, each True when a link of it has no key
     of its own (`link_store.linked_keys`): the scope check of a webhook batch."""
 
-    def __init__(self, ttl: float = LINKED_TTL, clock: Callable[[], float] = time.monotonic):
-        super().__init__(ttl, clock)
-
     def lookup(
         self, connection: Connection, targets: set[tuple[str, str]], *, fresh: bool = False
     ) -> tuple[dict[tuple[str, str], bool], bool]:
@@ -95,9 +92,6 @@ class LinkedTargets(_Memory[tuple[str, str], bool]):
 
 class HookKeys(_Memory[tuple[str, str], tuple[str, str]]):
     """A registered hook's (secret, target) by its id (`link_store.hook_key`)."""
-
-    def __init__(self, ttl: float = LINKED_TTL, clock: Callable[[], float] = time.monotonic):
-        super().__init__(ttl, clock)
 
     def lookup(
         self, session: Callable[[], Session], source: str, hook_id: str, *, fresh: bool = False
