@@ -88,6 +88,19 @@ def link(bot: Bot, text: str) -> str:
     return bot.links.link(ALICE, text).reply
 
 
+OTHER_REPO = "Codertocat/Other"
+
+
+def two_linked_projects(bot: Bot, fake_github: Any) -> None:
+    """ "Hello world" mirroring REPO and "Second" mirroring OTHER_REPO, each hook with its
+    own secret: the setting of every test that one repo's key cannot reach the other."""
+    fake_github.add_repo(OTHER_REPO)
+    start_project(bot)
+    start_project(bot, "Second")
+    link(bot, f"hello-world github {REPO}")
+    link(bot, f"second github {OTHER_REPO}")
+
+
 def github_delivery(
     event: str, payload: dict[str, Any], delivery: str | None = None
 ) -> tuple[bytes, dict[str, str]]:

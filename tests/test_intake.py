@@ -32,6 +32,7 @@ from tests.mirror_helpers import (
     link,
     lower,
     start_project,
+    two_linked_projects,
 )
 
 WHEN = "2026-11-26T10:00:00Z"
@@ -203,11 +204,7 @@ def test_a_batch_answers_each_delivery_on_its_own(
     mbot: Bot, fake_github: FakeGitHub, database_url: str
 ) -> None:
     """Linked, unlinked, signed for another repo, and a copy: one transaction, four answers."""
-    fake_github.add_repo("Codertocat/Other")
-    start_project(mbot)
-    start_project(mbot, "Second")
-    link(mbot, f"hello-world github {REPO}")
-    link(mbot, "second github Codertocat/Other")
+    two_linked_projects(mbot, fake_github)
     mine = issue_event(1, "Bins", updated=WHEN)
     unlinked = issue_event(2, "Elsewhere", updated=WHEN)
     unlinked["repository"]["full_name"] = "someone/else"

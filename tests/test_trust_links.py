@@ -42,6 +42,7 @@ from tests.mirror_helpers import (
     link,
     lower,
     start_project,
+    two_linked_projects,
 )
 
 ADMIN = Actor(slack_user_id="U0ADMIN", display_name="ada", is_admin=True)
@@ -126,11 +127,7 @@ def test_a_trello_delivery_for_an_unlinked_board_writes_nothing(mbot: Bot) -> No
 def test_each_hook_gets_its_own_secret_stored_with_its_link(
     mbot: Bot, fake_github: FakeGitHub
 ) -> None:
-    fake_github.add_repo("Codertocat/Other")
-    start_project(mbot)
-    start_project(mbot, "Second")
-    link(mbot, f"hello-world github {REPO}")
-    link(mbot, "second github Codertocat/Other")
+    two_linked_projects(mbot, fake_github)
     links = {row.target: row for row in rows(mbot, Link)}
     secrets = {
         name: fake_github.hooks(name)[0]["config"]["secret"] for name in (REPO, "Codertocat/Other")
@@ -145,11 +142,7 @@ def test_each_hook_gets_its_own_secret_stored_with_its_link(
 def test_one_repos_hook_cannot_forge_into_another_project(
     mbot: Bot, fake_github: FakeGitHub
 ) -> None:
-    fake_github.add_repo("Codertocat/Other")
-    start_project(mbot)
-    start_project(mbot, "Second")
-    link(mbot, f"hello-world github {REPO}")
-    link(mbot, "second github Codertocat/Other")
+    two_linked_projects(mbot, fake_github)
     [mine] = fake_github.hooks(REPO)
     forged = merged_pr("Codertocat/Other")
     # Signed with the secret of REPO's hook, claiming to be that hook: refused.
