@@ -75,6 +75,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, for what only PostgreSQL does (pooled
+    connections the server drops); skipped, saying how to enable it, without a server."""
+    if not POSTGRES_URL:
+        pytest.skip("set MAKERSBOT_TEST_POSTGRES_URL to test pooled PostgreSQL connections")
+    url = _fresh_postgres(POSTGRES_URL)
+    yield url
+    _drop_postgres(url)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'makersbot.db'}"
 

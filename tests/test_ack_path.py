@@ -23,7 +23,6 @@ from makersbot.domain.projects import JOIN_ACTION
 from makersbot.services import catalogue as catalogue_module
 from makersbot.store import projects as project_store
 from makersbot.store.models import Project
-from tests.conftest import POSTGRES_URL, _drop_postgres, _fresh_postgres
 from tests.test_commands import Said, project, run
 
 __all__ = ["project"]  # the fixture, shared with test_commands
@@ -201,16 +200,6 @@ def test_a_failing_slow_half_is_logged(
 
 
 # Pooled PostgreSQL connections -------------------------------------------------------------
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema on the PostgreSQL server (SQLite files do not drop connections)."""
-    if not POSTGRES_URL:
-        pytest.skip("set MAKERSBOT_TEST_POSTGRES_URL to test pooled PostgreSQL connections")
-    url = _fresh_postgres(POSTGRES_URL)
-    yield url
-    _drop_postgres(url)
 
 
 def test_busy_connections_are_not_pinged_idle_ones_are(

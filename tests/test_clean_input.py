@@ -18,6 +18,7 @@ from sqlmodel import select
 
 from makersbot.app import Bot
 from makersbot.domain.text import clean_line, clean_text, clean_value
+from makersbot.store import deliveries as delivery_store
 from makersbot.store import outbox as outbox_store
 from makersbot.store import rows as row_store
 from makersbot.store.models import (
@@ -114,6 +115,13 @@ def test_core_orm_and_json_writes_are_all_cleaned(bot: Bot, clock: Clock) -> Non
         )
     (message,) = rows(bot, SlackMessage)
     assert message.blocks == [{"text": "ab", "k": ["c"]}]
+    with bot.db.single_statement() as connection:
+        # The webhook intake's INSERT: on PostgreSQL its strings travel as arrays.
+        row = {"received_at": clock(), "attempts": 0, "body": '{"t": "x\x00y"}'}
+        row |= {"source": "github", "delivery_id": "d\x00-1", "event": f"issues{RLO}"}
+        assert delivery_store.insert_deliveries(connection, deliveries=[row]) == {("github", "d-1")}
+    (delivery,) = rows(bot, Delivery)
+    assert (delivery.delivery_id, delivery.event, delivery.body) == ("d-1", "issues", '{"t": "xy"}')
 
 
 # Repros over signed HTTP and through the delivery service --------------------------------

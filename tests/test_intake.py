@@ -17,11 +17,12 @@ import pytest
 from sqlalchemy import Connection, create_engine, func, text
 from sqlmodel import select
 
+from makersbot import db as db_module
 from makersbot.app import Bot
 from makersbot.db import Database
 from makersbot.intake import GroupCommit, IntakeUnavailable
 from makersbot.store import deliveries as delivery_store
-from makersbot.store.models import Delivery
+from makersbot.store.models import Delivery, utcnow
 from tests.conftest import Server, wait_until
 from tests.fakes.github import FakeGitHub
 from tests.mirror_helpers import (
@@ -49,7 +50,10 @@ def db(database_url: str) -> Iterator[Database]:
 
 
 def row(n: int) -> dict[str, Any]:
-    return {"source": "github", "delivery_id": f"d-{n}", "event": "issues", "body": "{}"}
+    return {
+        **{"source": "github", "delivery_id": f"d-{n}", "event": "issues", "body": "{}"},
+        **{"received_at": utcnow(), "attempts": 0},
+    }
 
 
 def stored(db: Database) -> list[str]:
@@ -169,6 +173,38 @@ def test_many_concurrent_callers_all_committed_in_fewer_transactions(db: Databas
     assert callers.answers == {n: f"stored {n}" for n in range(200)}
     assert len(stored(db)) == 200
     assert sorted(n for batch in write.batches for n in batch) == list(range(200))
+
+
+def test_a_connection_dropped_under_the_intake_is_not_handed_out_again(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # On PostgreSQL the batch's INSERT goes round SQLAlchemy, straight to psycopg's cursor
+    # (store/deliveries.py); a connection the server dropped must still leave the pool.
+    db = Database(postgres_url)
+    db.upgrade()
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE", 3600.0)  # a busy connection: no ping
+    with db.single_statement() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with create_engine(postgres_url).connect() as killer:
+        killer.execute(text(f"SELECT pg_terminate_backend({int(pid or 0)})"))
+
+    def write(connection: Connection, items: Sequence[int]) -> list[str]:
+        delivery_store.insert_deliveries(connection, deliveries=[row(n) for n in items])
+        return [f"stored {n}" for n in items]
+
+    callers = Callers(GroupCommit(db, write, single_statement=True))
+    callers.submit(1)
+    callers.join()
+    assert isinstance(callers.answers[1], IntakeUnavailable)  # a 503: the sender retries
+    # Invalidated at once, not found broken when the pool tried to reset it (a traceback).
+    assert not [r for r in caplog.records if r.name.startswith("sqlalchemy.pool")]
+    with db.single_statement() as connection:
+        assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+        assert delivery_store.insert_deliveries(connection, deliveries=[row(2)]) == {
+            ("github", "d-2")
+        }
+    assert stored(db) == ["d-2"]
+    db.dispose()
 
 
 # Through the delivery service and the route ---------------------------------------------

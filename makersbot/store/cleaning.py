@@ -4,15 +4,18 @@
 together see every value written:
 
 - `before_cursor_execute` on the engine: every string parameter of every statement, ORM or
-  Core (`insert_ignore`, the delivery intake's multi-row INSERT, raw SQL), lookups included,
-  so a lookup with a stray NUL finds the cleaned row instead of failing on PostgreSQL.
+  Core (`insert_ignore`, the delivery intake's INSERT on SQLite, raw SQL), lookups
+  included, so a lookup with a stray NUL finds the cleaned row instead of failing on
+  PostgreSQL. The one statement that goes round the engine, the delivery intake's INSERT
+  on PostgreSQL (store/deliveries.py), calls `clean_parameters` itself.
 - the engine's JSON serializer: strings inside JSON columns (labels, blocks, filters), which
   the driver receives as a JSON document rather than as a string parameter.
 - `before_flush` on sessions: the objects themselves, so what a service reads back from the
   object it just saved (and renders into a reply) is what the database holds; names and
   titles (`SINGLE_LINE`) also lose their line breaks here.
 
-A code path cannot forget to clean: it would have to bypass the engine.
+A code path cannot forget to clean unless it bypasses the engine; the one that does (above)
+cleans for itself, and tests/test_clean_input.py checks it on both databases.
 """
 
 from __future__ import annotations
@@ -48,13 +51,14 @@ def _clean_statement(
     executemany: bool,
 ) -> tuple[str, Any]:
     if executemany and isinstance(parameters, Sequence) and not isinstance(parameters, str):
-        return statement, [_clean_parameters(p) for p in parameters]
-    return statement, _clean_parameters(parameters)
+        return statement, [clean_parameters(p) for p in parameters]
+    return statement, clean_parameters(parameters)
 
 
-def _clean_parameters(parameters: Any) -> Any:
-    """Dict (named styles) or tuple/list (positional styles) with its strings cleaned;
-    the same object when there was nothing to clean, as for almost every statement."""
+def clean_parameters(parameters: Any) -> Any:
+    """Dict (named styles) or tuple/list (positional styles) with its strings cleaned; the
+    same object when there was nothing to clean, as for almost every statement. For a
+    statement run on the driver's own cursor, which the engine's events do not see."""
     if isinstance(parameters, Mapping):
         dirty = [k for k, v in parameters.items() if isinstance(v, str) and needs_cleaning(v)]
         if not dirty:
