@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -351,6 +351,19 @@ def children_of(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             children.append(int(entry))
     return children
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time so far of the live processes among `pids` (read from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it has exited
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def peak_rss_kib(pid: int) -> int:

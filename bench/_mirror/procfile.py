@@ -27,7 +27,7 @@ from typing import Any, Self
 
 from sqlalchemy import create_engine, text
 
-from bench._common import ROOT, children_of
+from bench._common import ROOT, children_of, cpu_seconds
 
 # Become `sh -c LINE` after asking the kernel to SIGTERM us when the caller dies.
 _BOOT = (
@@ -190,18 +190,8 @@ class Topology:
 
     def cpu_seconds(self, prefix: str = "") -> float:
         """User + system CPU time so far of the processes whose name starts with `prefix`."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for name, pids in self.pids().items():
-            if not name.startswith(prefix):
-                continue
-            for pid in pids:
-                try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                total += (int(fields[11]) + int(fields[12])) / ticks
-        return total
+        pids = self.pids()
+        return cpu_seconds(pid for name in pids if name.startswith(prefix) for pid in pids[name])
 
     def log_tail(self, lines: int = 15) -> str:
         tails = []

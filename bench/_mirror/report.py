@@ -89,6 +89,12 @@ def report_layout(out: Outcome, floor: Sent) -> None:
         f"request p50 {_ms(acks, 50)} ms p99 {_ms(acks, 99)} ms; worker CPU {out.cpu:.1f} s "
         f"({out.cpu / len(sent.acks) * 1000:.1f} ms per delivery)"
     )
+    if sent.server_cpu and floor.server_cpu:  # the Procfile topology: web's own processes
+        ours, bare = (x.server_cpu / len(x.acks) * 1000 for x in (sent, floor))
+        print(
+            f"  web CPU while the bursts arrived: {ours:.2f} ms per delivery, the floor's "
+            f"{bare:.2f} ms ({ours / bare:.1f}x)"
+        )
     print(
         f"  all processed {secs(out.processed_in or float('nan'))} s and outbox drained "
         f"{secs(out.drained_in or float('nan'))} s after the last 2xx"

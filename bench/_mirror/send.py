@@ -33,6 +33,7 @@ class Sent:
 
     acks: list[Ack] = field(default_factory=list)
     busy: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds the server's processes spent meanwhile; 0: unknown
 
     @property
     def rate(self) -> float:

@@ -20,7 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench._common import ServerProcess, children_of, peak_rss_kib, use_shared_secrets
+from bench._common import (
+    ServerProcess,
+    children_of,
+    cpu_seconds,
+    peak_rss_kib,
+    use_shared_secrets,
+)
 from bench._mirror.layout import (
     GITHUB_SECRET,
     PUBLIC_URL,
@@ -228,12 +234,7 @@ class Serve(ServerProcess):
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the worker(s) so far."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for pid in self.worker_pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        return total
+        return cpu_seconds(self.worker_pids())
 
     def peak_rss_kib(self) -> tuple[int, int]:
         """(worker, master) VmHWM in KiB."""

@@ -30,7 +30,15 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from bench._common import Gunicorn, Server, clean_env, procfile_web, temp_dir
+from bench._common import (
+    Gunicorn,
+    Server,
+    children_of,
+    clean_env,
+    cpu_seconds,
+    procfile_web,
+    temp_dir,
+)
 from bench._mirror.bound import RecordedSlack, ideal_finish
 from bench._mirror.check import Outcome, analyse, meta_key
 from bench._mirror.layout import TRELLO_KEY, TRELLO_TOKEN, Delivery, Layout, make_layout
@@ -102,7 +110,11 @@ def run_floor(env: dict[str, str], workdir: Path, plan: list[Delivery], layout: 
     floor = web.app("bench._common:bare_webhook_app()")  # served as the web line serves the bot
     with Server("bare", floor, env, workdir, gunicorn=web) as bare:
         send_all(bare.port, [plan[:48]], layout.items, lanes=8, pause=0)  # warm-up
-        return send_all(bare.port, bursts_of(plan, 10), layout.items, lanes=8, pause=0.2)
+        processes = [bare.pid, *children_of(bare.pid)]
+        before = cpu_seconds(processes)
+        sent = send_all(bare.port, bursts_of(plan, 10), layout.items, lanes=8, pause=0.2)
+        sent.server_cpu = cpu_seconds(processes) - before
+        return sent
 
 
 def measure_procfile(args: argparse.Namespace) -> int:
@@ -169,7 +181,9 @@ def _run_layout(
     start_calls, start_answers = len(slack.calls()), len(slack.answers)
     cpu_before = topology.cpu_seconds("worker")
     bursts = bursts_of(plan, args.bursts)
+    web_before = topology.cpu_seconds("web")
     sent = send_all(topology.port, bursts, layout.items, lanes=args.concurrency, pause=args.pause)
+    sent.server_cpu = topology.cpu_seconds("web") - web_before
     problems += [f"{layout.name}: {p}" for p in bad_acks(sent, b"ok")]
     last = max(ack.at for ack in sent.acks)
     timings = probe.wait_settled(last, args.drain_timeout)
@@ -199,6 +213,7 @@ def _report(
 ) -> None:
     first, again = floors
     floor = Sent(first.acks + again.acks, first.busy + again.busy)
+    floor.server_cpu = first.server_cpu + again.server_cpu
     web = procfile_web()
     print(
         f"{os.cpu_count()} CPUs; the Procfile on PostgreSQL: release, web ({web.describe()}), "
