@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from makersbot.app import Bot
 from makersbot.catalogue import feeds
 from makersbot.domain.catalogue import LICENCE, CouncilRef, Diversity, LinkRef, ProjectSummary
 from makersbot.domain.projects import Phase
+from makersbot.store import ledger as ledger_store
 from makersbot.store.models import LedgerEntry, Project
 from makersbot.web import create_web_app
 from tests.browser.world import GHOST_LOGIN, NOW, World, build_world
@@ -236,13 +237,18 @@ def test_league_json_and_csv_agree_and_carry_the_licence(bot: Bot, world: World)
 def test_league_counts_match_the_ledger_without_private_projects(bot: Bot, world: World) -> None:
     # 2026-Q3 in London, where summer time is UTC+1.
     start, end = datetime(2026, 6, 30, 23, tzinfo=UTC), datetime(2026, 9, 30, 23, tzinfo=UTC)
+    with bot.db.session() as session:  # an undone entry no longer counts
+        window = (LedgerEntry.occurred_at >= start, LedgerEntry.occurred_at < end)
+        undone = session.exec(select(LedgerEntry).where(*window)).first()
+        assert undone is not None
+        ledger_store.void_entry(session, entry=undone, by="U0LEAD", at=undone.occurred_at)
     document = get(bot, "/league.json?period=2026-Q3").get_json()
     assert document["start"] == "2026-07-01T00:00:00+01:00"
     with bot.db.session(read_only=True) as session:
         private = session.exec(select(Project.id).where(Project.visibility == "private")).one()
         entries = session.exec(
             select(LedgerEntry.council_code, LedgerEntry.kind, LedgerEntry.project_id).where(
-                LedgerEntry.occurred_at >= start, LedgerEntry.occurred_at < end
+                *window, col(LedgerEntry.voided_at).is_(None)
             )
         ).all()
     expected: dict[str, dict[str, int]] = {}
