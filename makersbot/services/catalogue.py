@@ -26,7 +26,10 @@ log = logging.getLogger(__name__)
 # written anything itself since; a reading up to STALE_SECONDS old is still used while a
 # newer one is read in the background (ProjectCatalogue.catalogue_version). A change
 # made by another process shows within STALE_SECONDS; one made by this process at once.
-RECHECK_SECONDS = 0.1
+# Every reading is a thread, a session and a pass over the project table: at 0.1 s they
+# were a sixth of what a busy web worker spent beyond the bare Bolt app (bench/ack.py on
+# PostgreSQL; p99 1.43-1.67x the floor in 3 runs, 1.27-1.45x at 0.25 s).
+RECHECK_SECONDS = 0.25
 STALE_SECONDS = 0.5
 # Cards loaded together when `info` misses the cache (about 15 ms for 200 on SQLite).
 CARD_BATCH = 300
