@@ -3,8 +3,8 @@
 Seeds a SQLite database in-process (projects with channels on a FakeSlack; a GitHub repo
 and a Trello board linked through `bot.links.link` against the fake GitHub and Trello, so
 their webhooks are registered and nothing is polled), then runs the real server the way
-production does, `makersbot serve` (gunicorn, 1 gthread worker x 8 threads, with the outbox
-sender, the delivery processor and the poller inside the worker), on 127.0.0.1 only.
+production does, `makersbot serve` (one gunicorn asgi worker, requests in 8 threads, with the
+outbox sender, the delivery processor and the poller inside the worker), on 127.0.0.1 only.
 
 Each layout gets 2,000 deliveries (GitHub issues/PRs and Trello cards mixed, 50 items) in
 10 bursts of 200 from 8 keep-alive clients; each item is always sent by the same client,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from bench._load import mb, percentile
 from bench._mirror.check import Outcome
 from bench._mirror.send import Sent
+from makersbot.server import THREADS, gunicorn_options
 
 GOAL_RATE = 0.5  # accepted/s at least half the floor's
 GOAL_CALLS = 0.2  # Slack calls per delivery, at most
@@ -42,6 +43,9 @@ def secs(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.1f}"
 
 
+SERVE = gunicorn_options(0)  # what `makersbot serve` runs with
+
+
 def _ms(values: Sequence[float], pct: float) -> str:
     return f"{percentile(values, pct) * 1000:.1f}"
 
@@ -51,7 +55,8 @@ def report(args: argparse.Namespace, results: Results) -> None:
     floor = results.floor
     print(
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}; `makersbot serve` (gunicorn "
-        f"gthread 1 worker x 8 threads, sender + processor + poller in the worker); "
+        f"{SERVE['worker_class']}, {SERVE['workers']} worker, requests in {THREADS} threads, "
+        "sender + processor + poller in the worker); "
         f"{args.deliveries} deliveries per layout in {args.bursts} bursts from "
         f"{args.concurrency} clients, {args.pause:g} s apart; seeded in {results.seeded_in:.1f} s"
     )
