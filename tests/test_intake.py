@@ -51,8 +51,12 @@ def db(database_url: str) -> Iterator[Database]:
 
 def row(n: int) -> dict[str, Any]:
     return {
-        **{"source": "github", "delivery_id": f"d-{n}", "event": "issues", "body": "{}"},
-        **{"received_at": utcnow(), "attempts": 0},
+        "source": "github",
+        "delivery_id": f"d-{n}",
+        "event": "issues",
+        "body": "{}",
+        "received_at": utcnow(),
+        "attempts": 0,
     }
 
 
