@@ -51,14 +51,17 @@ def test_search_and_filter(page: Any, site: Site) -> None:
     page.wait_for_url("**council=GRT**")
     assert results(page) == ["Pothole reporter", "Bin collection reminders"]
     page.get_by_role("link", name="Clear filters").click()
+    page.wait_for_url(site.url + "/")
     assert len(results(page)) == 20
     page.get_by_role("link", name="Next page").click()
+    page.wait_for_url("**/?page=2")
     assert len(results(page)) == 5 and page.url.endswith("/?page=2")
 
 
 def test_a_project_page(page: Any, site: Site) -> None:
     page.goto(site.url + "/")
     page.get_by_role("link", name="Bin collection reminders").click()
+    page.wait_for_url("**/projects/bin-collection-reminders")
     assert page.get_by_role("heading", level=1).inner_text() == "Bin collection reminders"
     assert "Alpha" in page.locator(".govuk-tag").first.inner_text()
     chart = page.get_by_role("img", name="Gives and takes per month, last 12 months")
@@ -87,6 +90,7 @@ def test_a_council_page(page: Any, site: Site) -> None:
     leads = page.get_by_role("table", name="Projects it leads, most recently active first")
     assert leads.locator("tbody th a").all_inner_texts() == ["Bin collection reminders"]
     page.get_by_role("navigation", name="Menu").get_by_role("link", name="Councils").click()
+    page.wait_for_url(site.url + "/councils")  # click() only starts the navigation
     assert page.get_by_role("link", name="Adur").first.is_visible()
 
 
@@ -150,6 +154,7 @@ def test_readable_and_usable_without_javascript(no_js_page: Any, site: Site) -> 
     page.wait_for_url("**q=leeds**")
     assert results(page) == ["Pothole reporter", "Planning alerts"]
     page.get_by_role("link", name="Planning alerts").click()
+    page.wait_for_url("**/projects/planning-alerts")
     page.get_by_text("Show the numbers").click()  # a native details element
     assert page.get_by_role("table", name="Gives and takes per month, last 12 months").is_visible()
 
