@@ -56,7 +56,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 from typing import Any
@@ -87,7 +87,7 @@ from makersbot.outbox_failures import (
 from makersbot.store import outbox as outbox_store
 from makersbot.store import outbox_gates as gates
 from makersbot.store.models import utcnow
-from makersbot.store.outbox import ClaimedMessage
+from makersbot.store.outbox import ClaimedMessage, Desired
 
 __all__ = [
     "CALL_BOUND",
@@ -125,18 +125,13 @@ class Outbox:
         thread_key: str | None = None,
     ) -> None:
         """Set the content of the message `key`; the sender posts or updates it soon."""
-        changed = outbox_store.set_message(
-            session,
-            key=key,
-            channel=channel,
-            text=message.text,
-            blocks=message.blocks or None,
-            pin=pin,
-            thread_key=thread_key,
-            now=self.clock(),
-        )
-        if changed:  # an unchanged message costs no call to Slack
-            self.wake_after_commit(session)
+        desired = Desired(key, channel, message.text, message.blocks or None, pin, thread_key)
+        self.publish_all(session, [desired])
+
+    def publish_all(self, session: Session, messages: Sequence[Desired]) -> None:
+        """`publish` for many messages at once: one read and one write for all of them."""
+        if outbox_store.set_messages(session, messages=messages, now=self.clock()):
+            self.wake_after_commit(session)  # an unchanged message costs no call to Slack
 
     def wake_after_commit(self, session: Session) -> None:
         """Nudge an in-process sender once the session commits."""

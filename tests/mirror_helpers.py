@@ -5,9 +5,13 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+from sqlalchemy import event
 from sqlmodel import select
 
 from makersbot.app import Bot, build
@@ -219,3 +223,47 @@ def use_shared_secrets(bot: Bot) -> None:
         session.execute(
             update(Link).where(Link.source == "trello").values(callback_token=None)  # type: ignore[arg-type]
         )
+
+
+@contextmanager
+def statements(bot: Bot) -> Iterator[list[str]]:
+    """The SQL the bot sends to the database driver; on PostgreSQL each marked "(own
+    commit)" when the driver ran it outside a transaction, where it commits by itself.
+
+    On PostgreSQL this is watched at psycopg's cursor, because the intake's INSERT goes
+    round SQLAlchemy (store/deliveries.py); on SQLite at the engine."""
+    sent: list[str] = []
+
+    def record(statement: Any, driver: Any) -> None:
+        own = bool(getattr(driver, "autocommit", False))
+        sent.append(" ".join(str(statement).split()) + (" (own commit)" if own else ""))
+
+    if bot.db.is_postgres:
+        import psycopg
+
+        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+
+        def on_execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(query, cursor.connection)
+            return execute(cursor, query, *args, **kwargs)
+
+        def on_executemany(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            record(query, cursor.connection)
+            return executemany(cursor, query, *args, **kwargs)
+
+        with (
+            patch.object(psycopg.Cursor, "execute", on_execute),
+            patch.object(psycopg.Cursor, "executemany", on_executemany),
+        ):
+            yield sent
+        return
+
+    def on_engine(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        record(statement, conn.connection.dbapi_connection)
+
+    engine = bot.db.engine
+    event.listen(engine, "before_cursor_execute", on_engine)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", on_engine)

@@ -11,12 +11,8 @@ is checked against the database first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-from unittest.mock import patch
 
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlmodel import select
 
 from makersbot.app import Bot
@@ -24,7 +20,7 @@ from makersbot.services.link_memory import LINKED_TTL, LinkedTargets
 from makersbot.store.models import Delivery, Link
 from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_headers
-from tests.mirror_helpers import GITHUB_SECRET, REPO, link, lower, start_project
+from tests.mirror_helpers import GITHUB_SECRET, REPO, link, lower, start_project, statements
 from tests.test_trust_links import merged_pr
 
 
@@ -66,50 +62,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@contextmanager
-def statements(bot: Bot) -> Iterator[list[str]]:
-    """The SQL the bot sends to the database driver; on PostgreSQL each marked "(own
-    commit)" when the driver ran it outside a transaction, where it commits by itself.
-
-    On PostgreSQL this is watched at psycopg's cursor, because the intake's INSERT goes
-    round SQLAlchemy (store/deliveries.py); on SQLite at the engine."""
-    sent: list[str] = []
-
-    def record(statement: Any, driver: Any) -> None:
-        own = bool(getattr(driver, "autocommit", False))
-        sent.append(" ".join(str(statement).split()) + (" (own commit)" if own else ""))
-
-    if bot.db.is_postgres:
-        import psycopg
-
-        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
-
-        def on_execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            record(query, cursor.connection)
-            return execute(cursor, query, *args, **kwargs)
-
-        def on_executemany(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-            record(query, cursor.connection)
-            return executemany(cursor, query, *args, **kwargs)
-
-        with (
-            patch.object(psycopg.Cursor, "execute", on_execute),
-            patch.object(psycopg.Cursor, "executemany", on_executemany),
-        ):
-            yield sent
-        return
-
-    def on_engine(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        record(statement, conn.connection.dbapi_connection)
-
-    engine = bot.db.engine
-    event.listen(engine, "before_cursor_execute", on_engine)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", on_engine)
 
 
 def rekey_elsewhere(bot: Bot, link_id: int, secret: str | None) -> None:

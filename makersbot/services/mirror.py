@@ -64,7 +64,9 @@ class MirrorService:
         """Apply changes in `session`'s transaction, in any order they came (see
         `mirror_batch.py`): each item is locked once and its message published once."""
         batch = ChangeBatch(session, self.outbox, _view)
-        for change in sorted_changes(changes):
+        in_order = sorted_changes(changes)
+        batch.prepare(in_order)
+        for change in in_order:
             batch.apply(change)
         batch.finish()
         with self._dirty_lock:

@@ -4,14 +4,20 @@ once, whatever order the changes came in.
 `MirrorService.apply_all` builds a `ChangeBatch` per transaction. Changes are applied sorted
 by item (stable, so one item's changes keep their order): the merge does not depend on order
 (`item_state.py`), and every worker then locks items in the same order, so two workers
-never wait on each other's locks in a circle. Thread replies are added per change; the item's
-message is rendered and published once, when the batch finishes.
+never wait on each other's locks in a circle.
+
+The round trips are per batch, not per change: `prepare` locks the items a repository's or
+board's changes touch in one query, and `finish` records the batch's events in one INSERT,
+then publishes every changed item's message (one read, one write for all of them), then the
+thread replies of the changes seen for the first time, each after its item's message.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
@@ -28,6 +34,7 @@ from makersbot.store import links as link_store
 from makersbot.store import mirror as mirror_store
 from makersbot.store import people as people_store
 from makersbot.store.models import Link, MirroredItem
+from makersbot.store.outbox import Desired
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +62,28 @@ class ChangeBatch:
         self._links: dict[tuple[str, str], list[Link]] = {}
         self._channels: dict[int, str | None] = {}
         self._rows: dict[tuple[int, str], MirroredItem] = {}  # locked by this transaction
+        self._looked_up: set[tuple[int, str]] = set()  # by `prepare`, found or not
         self._touched: dict[tuple[int, str], Link] = {}
+        self._events: list[_Event] = []  # recorded by `finish`
         self.dirty_links: set[int] = set()
+
+    def prepare(self, changes: Iterable[Change]) -> None:
+        """Lock the rows of the items that `changes` (in `sorted_changes` order) touch and
+        that exist: one query per repository or board and link, in the order `apply` would
+        meet them. Items not found here are created, or locked, as `apply` meets them."""
+        keys: dict[tuple[str, str], list[str]] = {}
+        for change in changes:
+            if change.label_rename is None and (change.item or change.item_key) is not None:
+                keys.setdefault((change.source, change.container), []).append(_key_of(change))
+        with self.session.no_autoflush:
+            for (source, container), item_keys in keys.items():
+                for link in self._links_to(source, container):
+                    assert link.id is not None
+                    found = mirror_store.locked_items(
+                        self.session, link_id=link.id, item_keys=item_keys
+                    )
+                    self._rows.update(((link.id, row.item_key), row) for row in found)
+                    self._looked_up.update((link.id, key) for key in item_keys)
 
     def apply(self, change: Change) -> None:
         """Apply one change to every link that mirrors its repository or board."""
@@ -75,9 +102,22 @@ class ChangeBatch:
                     self._apply_to_item(link, change)
 
     def finish(self) -> None:
-        """Publish the living message of every item the batch changed, once each."""
-        for (link_id, key), link in self._touched.items():
-            self._publish_message(link, self._rows[link_id, key])
+        """Record the events, then publish the living message of every item the batch
+        changed, once each, then the thread replies of the changes seen for the first time
+        (after their item's message, so a parent is never queued after its replies)."""
+        new = mirror_store.record_events(self.session, events=[e.row for e in self._events])
+        messages = [
+            message
+            for (link_id, key), link in self._touched.items()
+            if (message := self._message(link, self._rows[link_id, key])) is not None
+        ]
+        self.outbox.publish_all(self.session, messages)
+        for event in self._events:
+            first_time = event.row["dedupe_key"] in new
+            new.discard(event.row["dedupe_key"])  # a change twice in the batch: once
+            if first_time and event.note is not None:
+                self._add_note(event.link, event.item, event.change, event.note)
+        self._events.clear()
         self._touched.clear()
         self.session.flush()
 
@@ -119,43 +159,48 @@ class ChangeBatch:
 
     def _apply_to_item(self, link: Link, change: Change) -> None:
         assert link.id is not None
-        key = change.item.key if change.item is not None else str(change.item_key)
+        key = _key_of(change)
         row = self._locked_row(link, key, change)
         if row is None:
             return  # a new item the link's filters leave out
         item_state.merge_change(row, change)
-        first_time = mirror_store.record_event(
-            self.session,
-            event={
-                "project_id": link.project_id,
-                "link_id": link.id,
-                "item_key": key,
-                "kind": row.kind,
-                "action": change.action[:40],
-                "actor": change.actor,
-                "summary": change.summary[:500],
-                "destination": change.destination[:200] if change.destination else None,
-                "done": change.done,
-                "occurred_at": change.occurred_at,
-                "dedupe_key": f"{link.id}:{change.dedupe_key}"[:300],
-            },
+        threads = bool(link.filters.get("threads", True))
+        wants_note = threads and (change.state_change or change.comment)
+        self._events.append(
+            _Event(
+                row={
+                    "project_id": link.project_id,
+                    "link_id": link.id,
+                    "item_key": key,
+                    "kind": row.kind,
+                    "action": change.action[:40],
+                    "actor": change.actor,
+                    "summary": change.summary[:500],
+                    "destination": change.destination[:200] if change.destination else None,
+                    "done": change.done,
+                    "occurred_at": change.occurred_at,
+                    "dedupe_key": f"{link.id}:{change.dedupe_key}"[:300],
+                },
+                link=link,
+                item=row,
+                change=change,
+                note=(
+                    render_mirror.thread_note(change.summary, comment=change.comment)
+                    if wants_note
+                    else None
+                ),
+            )
         )
         self.session.add(row)
         self._touched[link.id, key] = link
         self.dirty_links.add(link.id)
-        threads = bool(link.filters.get("threads", True))
-        if first_time and threads and (change.state_change or change.comment):
-            # The thread's parent first, so that it is never queued after its replies.
-            self._publish_message(link, row)
-            note = render_mirror.thread_note(change.summary, comment=change.comment)
-            self._add_note(link, row, change, note)
 
     def _locked_row(self, link: Link, key: str, change: Change) -> MirroredItem | None:
         """The item's row, locked for this transaction; created when the change brings in a
         new item; None for an item the link does not mirror."""
         assert link.id is not None
         row = self._rows.get((link.id, key))
-        if row is None:
+        if row is None and (link.id, key) not in self._looked_up:
             row = mirror_store.locked_item(self.session, link_id=link.id, item_key=key)
         if row is None:
             item = change.item
@@ -170,16 +215,15 @@ class ChangeBatch:
             self._rows[link.id, key] = row
         return row
 
-    def _publish_message(self, link: Link, row: MirroredItem) -> None:
+    def _message(self, link: Link, row: MirroredItem) -> Desired | None:
+        """The item's living message as the outbox stores it; None without a channel."""
         assert link.id is not None
         channel = self._channel(link)
-        if channel is not None:
-            self.outbox.publish(
-                self.session,
-                key=item_key_of(link.id, row.item_key),
-                channel=channel,
-                message=render_mirror.item_message(self.view(link, row)),
-            )
+        if channel is None:
+            return None
+        message = render_mirror.item_message(self.view(link, row))
+        key = item_key_of(link.id, row.item_key)
+        return Desired(key, channel, message.text, message.blocks or None)
 
     def _add_note(self, link: Link, row: MirroredItem, change: Change, note: Message) -> None:
         """A reply in the item's thread. Changes that come before the last reply was sent
@@ -218,6 +262,22 @@ class ChangeBatch:
             self.session.add(row)
             if key in shown:
                 self._touched[link.id, row.item_key] = link
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A change applied to an item: its `mirror_event` row, and its thread reply if the
+    link wants one (posted only when the row is new: not for a redelivery or a poll)."""
+
+    row: dict[str, Any]
+    link: Link
+    item: MirroredItem
+    change: Change
+    note: Message | None
+
+
+def _key_of(change: Change) -> str:
+    return change.item.key if change.item is not None else str(change.item_key)
 
 
 def sorted_changes(changes: Iterable[Change]) -> list[Change]:

@@ -39,6 +39,26 @@ def locked_item(session: Session, *, link_id: int, item_key: str) -> MirroredIte
     ).first()
 
 
+def locked_items(session: Session, *, link_id: int, item_keys: Sequence[str]) -> list[MirroredItem]:
+    """The items of one link with these keys that exist, locked in key order and read
+    afresh: one query instead of one `locked_item` each. Every worker locks a batch's items
+    in this order, so two of them never wait on each other in a circle."""
+    found: list[MirroredItem] = []
+    keys = sorted(set(item_keys))
+    for start in range(0, len(keys), _CHUNK):
+        found += session.exec(
+            select(MirroredItem)
+            .where(
+                MirroredItem.link_id == link_id,
+                col(MirroredItem.item_key).in_(keys[start : start + _CHUNK]),
+            )
+            .order_by(col(MirroredItem.item_key))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).all()
+    return found
+
+
 def add_item(session: Session, *, item: MirroredItem) -> None:
     """Insert a new item unless another transaction has just inserted the same one."""
     values = item.model_dump(exclude={"id"})
@@ -90,10 +110,20 @@ def link_items(
     return list(session.exec(query).all())
 
 
-def record_event(session: Session, *, event: dict[str, Any]) -> bool:
-    """Keep one applied change for the digests; False when its dedupe key was seen before
-    (the same change by webhook and by poll, or a redelivery)."""
-    return rows.insert_ignore(session, MirrorEvent, event, conflict=["dedupe_key"])
+def record_events(session: Session, *, events: Sequence[dict[str, Any]]) -> set[str]:
+    """Keep applied changes for the digests, in one statement; returns the dedupe keys that
+    were new. A key seen before (the same change by webhook and by poll, or a redelivery),
+    or given twice, is kept once. Every event has the same keys."""
+    if not events:
+        return set()
+    new: set[str] = set()
+    for start in range(0, len(events), _CHUNK):
+        new.update(
+            rows.insert_ignoring_all(
+                session, MirrorEvent, events[start : start + _CHUNK], conflict=["dedupe_key"]
+            )
+        )
+    return new
 
 
 def unsent_reply(session: Session, *, thread_key: str) -> SlackMessage | None:

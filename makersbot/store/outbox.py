@@ -12,6 +12,7 @@ Slack refuses the channel for good (the bot was removed, the channel archived or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,18 @@ def message(session: Session, *, key: str) -> SlackMessage | None:
     return session.exec(select(SlackMessage).where(SlackMessage.key == key)).first()
 
 
+@dataclass(frozen=True)
+class Desired:
+    """What one message should show: the content `set_messages` stores under `key`."""
+
+    key: str
+    channel: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    pin: bool = False
+    thread_key: str | None = None
+
+
 def set_message(
     session: Session,
     *,
@@ -71,30 +84,53 @@ def set_message(
     now: datetime,
 ) -> bool:
     """Store the desired content of message `key`; False when it is already exactly that."""
-    row = message(session, key=key)
-    if row is None:
-        row = SlackMessage(
-            key=key,
-            channel=channel,
-            thread_key=thread_key,
-            text=text,
-            blocks=blocks,
-            pin=pin,
-            created_at=now,
-            updated_at=now,
-            next_attempt_at=now,
-        )
-    else:
-        if row.text == text and row.blocks == blocks:
-            return False
-        row.text = text
-        row.blocks = blocks
-        row.version += 1
-        row.updated_at = now
-        row.next_attempt_at = min(row.next_attempt_at, now)
-    session.add(row)
-    session.flush()
-    return True
+    desired = Desired(key, channel, text, blocks, pin, thread_key)
+    return bool(set_messages(session, messages=[desired], now=now))
+
+
+# Keys per IN (...) list: well under SQLite's limit on bound parameters.
+_CHUNK = 500
+
+
+def set_messages(session: Session, *, messages: Sequence[Desired], now: datetime) -> int:
+    """Store the desired content of several messages: one query reads those already
+    stored, one flush writes the changes. Returns how many changed (a message already
+    exactly so costs no call to Slack). A key given twice keeps its last content."""
+    keys = list(dict.fromkeys(m.key for m in messages))
+    stored: dict[str, SlackMessage] = {}
+    for start in range(0, len(keys), _CHUNK):
+        query = select(SlackMessage).where(col(SlackMessage.key).in_(keys[start : start + _CHUNK]))
+        stored.update((row.key, row) for row in session.exec(query))
+    changed = 0
+    for desired in messages:
+        row = stored.get(desired.key)
+        if row is None:
+            stored[desired.key] = row = SlackMessage(
+                key=desired.key,
+                channel=desired.channel,
+                thread_key=desired.thread_key,
+                text=desired.text,
+                blocks=desired.blocks,
+                pin=desired.pin,
+                created_at=now,
+                updated_at=now,
+                next_attempt_at=now,
+            )
+        elif row.text == desired.text and row.blocks == desired.blocks:
+            continue
+        elif row.id is None:  # added above, not yet written: one INSERT with the last content
+            row.text, row.blocks = desired.text, desired.blocks
+        else:
+            row.text = desired.text
+            row.blocks = desired.blocks
+            row.version += 1
+            row.updated_at = now
+            row.next_attempt_at = min(row.next_attempt_at, now)
+        session.add(row)
+        changed += 1
+    if changed:
+        session.flush()
+    return changed
 
 
 def depth(session: Session) -> int:

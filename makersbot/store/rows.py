@@ -29,6 +29,21 @@ def insert_ignore(
     return session.execute(stmt, values).first() is not None
 
 
+def insert_ignoring_all(
+    session: Session,
+    model: type[SQLModel],
+    values: Sequence[dict[str, Any]],
+    *,
+    conflict: Sequence[str],
+) -> list[Any]:
+    """`insert_ignore` for many rows with the same keys, in one round trip (SQLAlchemy's
+    "insertmanyvalues"); the first conflict column of each row that was new."""
+    if not values:
+        return []
+    stmt = _insert_ignoring(session.get_bind().dialect.name, model, tuple(conflict))
+    return list(session.execute(stmt, list(values)).scalars())
+
+
 @functools.cache
 def _insert_ignoring(dialect: str, model: type[SQLModel], conflict: tuple[str, ...]) -> Any:
     table = model.__table__  # type: ignore[attr-defined]
