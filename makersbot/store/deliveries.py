@@ -99,25 +99,29 @@ def _insert_ignoring_duplicates() -> Any:
 
 
 def claim_deliveries(session: Session, *, now: datetime, until: datetime, batch: int) -> list[int]:
-    """Claim up to `batch` unprocessed deliveries nobody holds, oldest first, until `until`.
+    """Claim up to `batch` unprocessed deliveries nobody holds, oldest first, until `until`;
+    their row ids in order.
 
-    On PostgreSQL the rows are locked with SKIP LOCKED, so two processes never claim the same
-    delivery.
+    One UPDATE of the rows a sub-select picks: the bodies stay in the database until the
+    claim is processed. On PostgreSQL the sub-select locks the rows it picks with SKIP
+    LOCKED, so two processes never claim the same delivery.
     """
-    stmt = (
-        select(Delivery)
+    pick = (
+        select(Delivery.id)
         .where(col(Delivery.processed_at).is_(None))
         .where((col(Delivery.claimed_until).is_(None)) | (col(Delivery.claimed_until) < now))
         .order_by(col(Delivery.id))
         .limit(batch)
     )
     if _postgres(session):
-        stmt = stmt.with_for_update(skip_locked=True)
-    claimed = session.exec(stmt).all()
-    for row in claimed:
-        row.claimed_until = until
-        session.add(row)
-    return [row.id for row in claimed if row.id is not None]
+        pick = pick.with_for_update(skip_locked=True)
+    claimed = session.execute(
+        update(Delivery)
+        .where(col(Delivery.id).in_(pick.scalar_subquery()))
+        .values(claimed_until=until)
+        .returning(col(Delivery.id))
+    )
+    return sorted(int(row_id) for row_id in claimed.scalars())
 
 
 def get_delivery(session: Session, *, delivery_id: int) -> Delivery | None:
