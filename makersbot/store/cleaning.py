@@ -80,11 +80,17 @@ def _clean_session(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def _clean_object(obj: object) -> None:
+    """Clean what the flush will write: every loaded value of a new object, only the changed
+    ones of a loaded object (the others came from the table, already clean; a webhook's
+    stored body is not searched again each time its delivery is marked processed)."""
     state = inspect(obj)
     table = getattr(state.mapper.local_table, "name", "")
+    changed = state.committed_state if state.has_identity else None
     for attr in state.mapper.column_attrs:
         key = attr.key
         if key not in state.dict:  # not loaded: nothing of ours to write
+            continue
+        if changed is not None and key not in changed:
             continue
         value = state.dict[key]
         if isinstance(value, str):
