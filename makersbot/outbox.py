@@ -214,6 +214,8 @@ class SlackSender:
         """
         self._probe_parked()
         ready = self._ready_channels()
+        if not ready:  # every channel paced or empty: nothing to claim, no transaction
+            return 0, 0
         if parallel <= 1:  # claim, call and settle one channel after another
             claims = (c for c in map(self.claim, ready) if c is not None)
             return self._settle_all((claim, self.send(claim)) for claim in claims)

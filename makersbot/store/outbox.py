@@ -12,14 +12,26 @@ Slack refuses the channel for good (the bot was removed, the channel archived or
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    update,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from makersbot.store.models import OutboxGate, SlackMessage
 from makersbot.store.outbox_gates import unsent
@@ -147,16 +159,22 @@ def depth(session: Session) -> int:
 _PARENT = aliased(SlackMessage)
 
 
-def _sendable(now: datetime, *, updates_paused: bool) -> ColumnElement[bool]:
-    """Dirty, due, held by no live claim, and (a reply) its parent already has a ts.
+# The sender's reads run several times a second in every process, so each is built once with
+# its moment as a bound parameter: SQLAlchemy then reuses the statement's cache key instead
+# of walking a new expression tree for every call (most of an idle round's CPU).
+_NOW = bindparam("now", type_=DateTime())
+
+
+def _sendable(*, updates_paused: bool) -> ColumnElement[bool]:
+    """Dirty, due at `:now`, held by no live claim, and (a reply) its parent already has a ts.
 
     A row that must wait is simply not selected, so it never stands in front of others.
     """
     parent = _PARENT
     conditions = [
         unsent(),
-        col(SlackMessage.next_attempt_at) <= now,
-        or_(col(SlackMessage.claimed_until).is_(None), col(SlackMessage.claimed_until) < now),
+        col(SlackMessage.next_attempt_at) <= _NOW,
+        or_(col(SlackMessage.claimed_until).is_(None), col(SlackMessage.claimed_until) < _NOW),
         or_(
             col(SlackMessage.thread_key).is_(None),
             exists().where(
@@ -171,8 +189,15 @@ def _sendable(now: datetime, *, updates_paused: bool) -> ColumnElement[bool]:
 
 def gate_closed(session: Session, *, name: str, now: datetime) -> bool:
     """True while the gate `name` (a channel, or `method:…`) holds calls back."""
-    gate = session.get(OutboxGate, name)
-    return gate is not None and (gate.parked_at is not None or gate.next_call_at > now)
+    return session.exec(_gate_closed_query(), params={"name": name, "now": now}).first() is not None
+
+
+@functools.cache
+def _gate_closed_query() -> SelectOfScalar[str]:
+    return select(OutboxGate.name).where(
+        col(OutboxGate.name) == bindparam("name"),
+        or_(col(OutboxGate.parked_at).is_not(None), col(OutboxGate.next_call_at) > _NOW),
+    )
 
 
 def ready_channels(
@@ -182,22 +207,26 @@ def ready_channels(
 
     One entry per channel however deep its queue, so every channel gets its turn.
     """
+    return list(session.exec(_ready_query(updates_paused, limit), params={"now": now}).all())
+
+
+@functools.cache
+def _ready_query(updates_paused: bool, limit: int) -> SelectOfScalar[str]:
     waited = case((col(OutboxGate.name).is_(None), 0), else_=1)
-    rows = session.exec(
+    return (
         select(SlackMessage.channel)
         .outerjoin(OutboxGate, col(OutboxGate.name) == col(SlackMessage.channel))
         .where(
-            _sendable(now, updates_paused=updates_paused),
+            _sendable(updates_paused=updates_paused),
             or_(
                 col(OutboxGate.name).is_(None),
-                and_(col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) <= now),
+                and_(col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) <= _NOW),
             ),
         )
         .group_by(col(SlackMessage.channel), col(OutboxGate.name), col(OutboxGate.next_call_at))
         .order_by(waited, col(OutboxGate.next_call_at), col(SlackMessage.channel))
         .limit(limit)
-    ).all()
-    return list(rows)
+    )
 
 
 def claim_next(
@@ -254,15 +283,24 @@ def _oldest_sendable(
     session: Session, *, channel: str, now: datetime, updates_paused: bool, skip_locked: bool
 ) -> SlackMessage | None:
     """The channel's message that has waited longest among those sendable now."""
+    query = _oldest_query(updates_paused, skip_locked)
+    return session.exec(query, params={"now": now, "channel": channel}).first()
+
+
+@functools.cache
+def _oldest_query(updates_paused: bool, skip_locked: bool) -> SelectOfScalar[SlackMessage]:
     stmt = (
         select(SlackMessage)
-        .where(col(SlackMessage.channel) == channel, _sendable(now, updates_paused=updates_paused))
+        .where(
+            col(SlackMessage.channel) == bindparam("channel"),
+            _sendable(updates_paused=updates_paused),
+        )
         .order_by(col(SlackMessage.updated_at), col(SlackMessage.id))
         .limit(1)
     )
     if skip_locked:
         stmt = stmt.with_for_update(skip_locked=True, of=SlackMessage)
-    return session.exec(stmt).first()
+    return stmt
 
 
 def _take_turn(session: Session, *, channel: str, now: datetime, pace: timedelta) -> bool:
@@ -390,6 +428,13 @@ def next_opening(session: Session, *, now: datetime, update_gate: str) -> dateti
 
     A sender sleeps until then instead of polling: a message due in 0.3 s is sent in 0.3 s.
     """
+    times = session.exec(_next_opening_query(), params={"now": now, "gate": update_gate}).one()
+    return min((t for t in times if t is not None), default=None)
+
+
+@functools.cache
+def _next_opening_query() -> Select[datetime | None, datetime | None, datetime | None]:
+    """The three candidates of `next_opening` in one round trip."""
     open_channel = or_(col(OutboxGate.parked_at).is_(None), col(OutboxGate.name).is_(None))
     waiting = exists().where(
         col(SlackMessage.channel) == col(OutboxGate.name),
@@ -397,19 +442,18 @@ def next_opening(session: Session, *, now: datetime, update_gate: str) -> dateti
         col(SlackMessage.next_attempt_at) <= col(OutboxGate.next_call_at),
     )
     gate = select(func.min(OutboxGate.next_call_at)).where(
-        col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) > now, waiting
+        col(OutboxGate.parked_at).is_(None), col(OutboxGate.next_call_at) > _NOW, waiting
     )
     backoff = (
         select(func.min(SlackMessage.next_attempt_at))
         .outerjoin(OutboxGate, col(OutboxGate.name) == col(SlackMessage.channel))
-        .where(unsent(), col(SlackMessage.next_attempt_at) > now, open_channel)
+        .where(unsent(), col(SlackMessage.next_attempt_at) > _NOW, open_channel)
     )
     edits = exists().where(unsent(), col(SlackMessage.ts).is_not(None))
     updates = select(OutboxGate.next_call_at).where(
-        col(OutboxGate.name) == update_gate, col(OutboxGate.next_call_at) > now, edits
+        col(OutboxGate.name) == bindparam("gate"), col(OutboxGate.next_call_at) > _NOW, edits
     )
-    times = [session.exec(query).first() for query in (gate, backoff, updates)]
-    return min((t for t in times if t is not None), default=None)
+    return select(gate.scalar_subquery(), backoff.scalar_subquery(), updates.scalar_subquery())
 
 
 def oldest_pending(session: Session, *, now: datetime | None = None) -> datetime | None:

@@ -7,11 +7,13 @@ keyword-only. For /healthz: `parked_channels(session)`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, update
+from sqlalchemy import ColumnElement, DateTime, bindparam, func, update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from makersbot.store.models import OutboxGate, SlackMessage
 from makersbot.store.rows import insert_ignore
@@ -71,13 +73,22 @@ def unpark(session: Session, *, channel: str, now: datetime) -> bool:
 
 def probes_due(session: Session, *, now: datetime, limit: int = 20) -> list[tuple[str, str]]:
     """(channel, reason) of parked channels due a check that they work again."""
-    rows = session.exec(
+    rows = session.exec(_probes_due_query(limit), params={"now": now}).all()
+    return [(name, reason or "") for name, reason in rows]
+
+
+@functools.cache
+def _probes_due_query(limit: int) -> Select[str, str | None]:
+    # Asked before every round of every sender: built once (see store/outbox.py's _NOW).
+    return (
         select(OutboxGate.name, OutboxGate.parked_reason)
-        .where(col(OutboxGate.parked_at).is_not(None), col(OutboxGate.next_call_at) <= now)
+        .where(
+            col(OutboxGate.parked_at).is_not(None),
+            col(OutboxGate.next_call_at) <= bindparam("now", type_=DateTime()),
+        )
         .order_by(col(OutboxGate.next_call_at))
         .limit(limit)
-    ).all()
-    return [(name, reason or "") for name, reason in rows]
+    )
 
 
 def claim_probe(session: Session, *, channel: str, now: datetime, next_probe: datetime) -> bool:
