@@ -4,10 +4,13 @@ burst of changes in one item's thread (issue 8, **State** and **Outbox** finding
 from __future__ import annotations
 
 import copy
+import json
 import random
+import re
 from typing import Any
 
-from sqlmodel import select
+from sqlalchemy import event
+from sqlmodel import col, select
 
 from makersbot.app import Bot
 from makersbot.render import SECTION_LIMIT
@@ -180,3 +183,47 @@ def test_a_batch_of_changes_makes_its_round_trips_per_batch(mbot: Bot) -> None:
     assert len(others) == len([s for s in few if not s.startswith("UPDATE mirrored_item")])
     titles = {row.item_key: row.title for row in rows(mbot, MirroredItem)}
     assert sorted(titles.values()) == ["Edited 2"] * 10 + ["New"] * 2
+
+
+def test_a_board_summary_counts_in_the_database(mbot: Bot) -> None:
+    # The summary is rebuilt after every batch that changes a link. It loaded every item
+    # of the link to count them: 2,000 rows a batch for a repository of 2,000 issues. Now it
+    # counts with one GROUP BY and loads only the 5 items it lists.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    with mbot.db.session() as session:
+        link_row = session.exec(select(Link)).one()
+        assert link_row.id is not None
+        for n in range(300):
+            state = "open" if n % 3 else "closed"
+            session.add(
+                MirroredItem(
+                    link_id=link_row.id,
+                    item_key=f"github:{REPO}#{n}",
+                    kind="issue",
+                    number=n,
+                    title=f"Issue {n}",
+                    state=state,
+                    closed=state == "closed",
+                    deleted=n == 299,
+                    last_change=f"change {n}",
+                    last_change_at=at(n),
+                )
+            )
+    loaded: list[MirroredItem] = []
+    listen = (MirroredItem, "load", lambda target, _context: loaded.append(target))
+    event.listen(*listen)
+    try:
+        with mbot.db.session() as session:
+            mbot.mirror.publish_summary(session, session.exec(select(Link)).one())
+    finally:
+        event.remove(*listen)
+    assert len(loaded) == 5
+    with mbot.db.session(read_only=True) as session:
+        summary = session.exec(select(SlackMessage).where(col(SlackMessage.pin))).all()
+    message = next(m for m in summary if m.key.endswith(":summary"))
+    assert message.text.endswith(": open 199, closed 100")  # the deleted one not counted
+    shown = json.dumps(message.blocks, ensure_ascii=False)
+    assert "open 199 · closed 100" in shown
+    listed = {int(n) for n in re.findall(r"Issue (\d+)", shown)}
+    assert listed == {294, 295, 296, 297, 298}, shown  # newest first; 299 was deleted

@@ -91,17 +91,12 @@ class MirrorService:
         channel = link_store.link_channel(session, link=link)
         if channel is None:
             return
-        rows = mirror_store.link_items(session, link_id=link.id, include_deleted=False)
-        recent = sorted(
-            (r for r in rows if r.last_change_at is not None),
-            key=lambda r: (r.last_change_at or self.clock(), r.item_key),
-            reverse=True,
-        )[:5]
+        recent = mirror_store.recent_items(session, link_id=link.id, limit=5)
         view = LinkView(
             source=link.source,
             name=link.target_name or link.target,
             url=link.url,
-            counts=_counts(link.source, rows),
+            counts=_counts(link.source, mirror_store.state_counts(session, link_id=link.id)),
             recent=tuple(_view(link, r) for r in recent),
             polling=link.webhook_id is None,
         )
@@ -134,10 +129,15 @@ def _view(link: Link, row: MirroredItem) -> ItemView:
     )
 
 
-def _counts(source: str, rows: Sequence[MirroredItem]) -> tuple[tuple[str, int], ...]:
+def _counts(source: str, groups: Sequence[tuple[str, bool, int]]) -> tuple[tuple[str, int], ...]:
+    """The summary's counts from (state, closed, how many): GitHub's states in a fixed order,
+    Trello's lists (archived cards as one) the most common first."""
+    counter: Counter[str] = Counter()
     if source == "github":
-        counter = Counter(r.state for r in rows)
+        for state, _closed, n in groups:
+            counter[state] += n
         order = ["open", "draft", "merged", "closed"]
         return tuple((state, counter[state]) for state in order if counter[state])
-    counter = Counter("archived" if r.closed else (r.state or "unknown list") for r in rows)
+    for state, closed, n in groups:
+        counter["archived" if closed else (state or "unknown list")] += n
     return tuple(counter.most_common(8))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from makersbot.store import rows
@@ -100,13 +101,30 @@ def published_keys(session: Session, *, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def link_items(
-    session: Session, *, link_id: int, include_deleted: bool = True
-) -> list[MirroredItem]:
-    """Every item a link mirrors (deleted ones only when asked)."""
-    query = select(MirroredItem).where(MirroredItem.link_id == link_id)
-    if not include_deleted:
-        query = query.where(col(MirroredItem.deleted).is_(False))
+def state_counts(session: Session, *, link_id: int) -> list[tuple[str, bool, int]]:
+    """(state, closed, how many) of a link's items that are not deleted, by state: a
+    board summary counts them without loading every item."""
+    query = (
+        select(MirroredItem.state, MirroredItem.closed, func.count())
+        .where(MirroredItem.link_id == link_id, col(MirroredItem.deleted).is_(False))
+        .group_by(col(MirroredItem.state), col(MirroredItem.closed))
+        .order_by(col(MirroredItem.state), col(MirroredItem.closed))
+    )
+    return [(state, bool(closed), int(n)) for state, closed, n in session.exec(query)]
+
+
+def recent_items(session: Session, *, link_id: int, limit: int) -> list[MirroredItem]:
+    """A link's `limit` items changed last (deleted ones left out), newest first."""
+    query = (
+        select(MirroredItem)
+        .where(
+            MirroredItem.link_id == link_id,
+            col(MirroredItem.deleted).is_(False),
+            col(MirroredItem.last_change_at).is_not(None),
+        )
+        .order_by(col(MirroredItem.last_change_at).desc(), col(MirroredItem.item_key).desc())
+        .limit(limit)
+    )
     return list(session.exec(query).all())
 
 
