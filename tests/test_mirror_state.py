@@ -9,11 +9,13 @@ import random
 import re
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
 from makersbot.app import Bot
 from makersbot.render import SECTION_LIMIT
+from makersbot.services import deliveries as deliveries_module
 from makersbot.store.models import Link, MirroredItem, SlackMessage
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
@@ -227,3 +229,46 @@ def test_a_board_summary_counts_in_the_database(mbot: Bot) -> None:
     assert "open 199 · closed 100" in shown
     listed = {int(n) for n in re.findall(r"Issue (\d+)", shown)}
     assert listed == {294, 295, 296, 297, 298}, shown  # newest first; 299 was deleted
+
+
+def test_a_burst_rebuilds_each_board_summary_once(
+    mbot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The summary was rebuilt after every claim of a burst: a transaction per link each
+    # time, a quarter of `serve`'s delivery processing in bench/mirror.py, and one more
+    # paced call in the channel for each. While claims keep coming it is rebuilt at most
+    # every SUMMARY_EVERY seconds, and always once the burst is processed.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    settle(mbot)
+    rebuilt: list[int] = []
+    publish_summary = mbot.mirror.publish_summary
+
+    def counted(session: Any, link_row: Link) -> None:
+        rebuilt.append(int(link_row.id or 0))
+        publish_summary(session, link_row)
+
+    monkeypatch.setattr(mbot.mirror, "publish_summary", counted)
+    monkeypatch.setattr(deliveries_module, "SUMMARY_EVERY", 3600.0)
+    for number in range(1, 11):
+        event = issue_event(number, f"Issue {number}", updated=f"2026-01-01T00:00:{number:02}Z")
+        deliver_github(mbot, "issues", event)
+    assert mbot.deliveries.process_pending(batch=2) == 10  # five claims
+    assert len(rebuilt) == 1
+    summary = next(m for m in rows(mbot, SlackMessage) if m.key.endswith(":summary"))
+    assert summary.text.endswith(": open 10")
+
+    monkeypatch.setattr(deliveries_module, "SUMMARY_EVERY", 0.0)  # the old cadence
+    for number in range(1, 11):
+        event = issue_event(
+            number,
+            "Closed",
+            action="closed",
+            state="closed",
+            updated=f"2026-01-01T00:01:{number:02}Z",
+        )
+        deliver_github(mbot, "issues", event)
+    assert mbot.deliveries.process_pending(batch=2) == 10
+    assert len(rebuilt) == 1 + 5  # after each claim (nothing left for the end)
+    summary = next(m for m in rows(mbot, SlackMessage) if m.key.endswith(":summary"))
+    assert summary.text.endswith(": closed 10")

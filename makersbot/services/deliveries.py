@@ -7,6 +7,7 @@ and a delivery seen twice (same X-GitHub-Delivery or Trello action id) is stored
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ Clock = Callable[[], datetime]
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
+SUMMARY_EVERY = 1.0  # seconds between board summary rebuilds while deliveries keep coming
 
 
 class DeliveryService:
@@ -120,9 +122,11 @@ class DeliveryService:
         by one instead, so one bad delivery never holds back the others.
         """
         handled = 0
+        summarised = time.monotonic()
         while True:
             ids = self._claim(batch)
             if not ids:
+                self.mirror.flush_summaries()  # what the last batches changed
                 return handled
             for start in range(0, len(ids), self._transaction_size):
                 chunk = ids[start : start + self._transaction_size]
@@ -130,8 +134,12 @@ class DeliveryService:
                     for delivery_id in chunk:
                         self._process_one(delivery_id)
             handled += len(ids)
-            # One summary update per batch, not one per delivery.
-            self.mirror.flush_summaries()
+            # A board summary is rebuilt once for many deliveries, and at most every
+            # SUMMARY_EVERY while a burst keeps coming: each rebuild is a transaction per
+            # link, and each update one more paced call in its channel.
+            if time.monotonic() - summarised >= SUMMARY_EVERY:
+                self.mirror.flush_summaries()
+                summarised = time.monotonic()
 
     @property
     def _transaction_size(self) -> int:

@@ -3,11 +3,13 @@ keyword-only."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from makersbot.store import rows
 from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage
@@ -47,17 +49,24 @@ def locked_items(session: Session, *, link_id: int, item_keys: Sequence[str]) ->
     found: list[MirroredItem] = []
     keys = sorted(set(item_keys))
     for start in range(0, len(keys), _CHUNK):
-        found += session.exec(
-            select(MirroredItem)
-            .where(
-                MirroredItem.link_id == link_id,
-                col(MirroredItem.item_key).in_(keys[start : start + _CHUNK]),
-            )
-            .order_by(col(MirroredItem.item_key))
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).all()
+        params = {"link_id": link_id, "keys": keys[start : start + _CHUNK]}
+        found += session.exec(_locked_items_query(), params=params).all()
     return found
+
+
+@functools.cache
+def _locked_items_query() -> SelectOfScalar[MirroredItem]:
+    # Built once, run for every batch (see store/outbox.py's _NOW).
+    return (
+        select(MirroredItem)
+        .where(
+            MirroredItem.link_id == bindparam("link_id"),
+            col(MirroredItem.item_key).in_(bindparam("keys", expanding=True)),
+        )
+        .order_by(col(MirroredItem.item_key))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def add_item(session: Session, *, item: MirroredItem) -> None:
