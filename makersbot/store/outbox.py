@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
-    DateTime,
     and_,
     bindparam,
     case,
@@ -162,7 +162,7 @@ _PARENT = aliased(SlackMessage)
 # The sender's reads run several times a second in every process, so each is built once with
 # its moment as a bound parameter: SQLAlchemy then reuses the statement's cache key instead
 # of walking a new expression tree for every call (most of an idle round's CPU).
-_NOW = bindparam("now", type_=DateTime())
+_NOW: BindParameter[datetime] = bindparam("now")  # each comparison types it as its column
 
 
 def _sendable(*, updates_paused: bool) -> ColumnElement[bool]:

@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, DateTime, bindparam, func, update
+from sqlalchemy import ColumnElement, bindparam, func, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import Select
 
@@ -84,7 +84,7 @@ def _probes_due_query(limit: int) -> Select[str, str | None]:
         select(OutboxGate.name, OutboxGate.parked_reason)
         .where(
             col(OutboxGate.parked_at).is_not(None),
-            col(OutboxGate.next_call_at) <= bindparam("now", type_=DateTime()),
+            col(OutboxGate.next_call_at) <= bindparam("now"),
         )
         .order_by(col(OutboxGate.next_call_at))
         .limit(limit)
