@@ -8,6 +8,9 @@ the Procfile runs the bot, die with the benchmark (PR_SET_PDEATHSIG) and are sto
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
+import hmac
 import http.client
 import logging
 import os
@@ -134,6 +137,38 @@ def bare_webhook_app() -> Flask:
         return answer(hmac.compare_digest(expected, given.encode()))
 
     return app
+
+
+class BareHmac:
+    """`bare_webhook_app`'s two checks as a delivery service (`accept`, the signature of
+    `DeliveryService.accept`), for `bare_webhook_front`."""
+
+    def __init__(self) -> None:
+        self.github_key = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
+        self.trello_key = os.environ["TRELLO_API_SECRET"].encode()
+        self.callback = (os.environ["PUBLIC_URL"].rstrip("/") + "/trello/webhook").encode()
+
+    def accept(
+        self, name: str, headers: Mapping[str, str], body: bytes, token: str | None = None
+    ) -> tuple[int, str]:
+        if name == "github":
+            digest = hmac.new(self.github_key, body, hashlib.sha256).hexdigest()
+            expected = ("sha256=" + digest).encode()
+            given = headers.get("x-hub-signature-256", "")
+        else:
+            mac = hmac.new(self.trello_key, body + self.callback, hashlib.sha1).digest()
+            expected, given = base64.b64encode(mac), headers.get("x-trello-webhook", "")
+        ok = hmac.compare_digest(expected, given.encode())
+        return (200, "ok") if ok else (401, "bad signature")
+
+
+def bare_webhook_front() -> Any:
+    """ASGI factory of the like-for-like floor: `BareHmac` behind the bot's own webhook front
+    (makersbot/webhook_front.py, buffered and threaded as the web line serves the bot), so
+    it pays the same HTTP plumbing as the bot's intake and nothing else."""
+    from makersbot.server import asgi
+
+    return asgi(bare_webhook_app(), webhooks=BareHmac())
 
 
 # Servers -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from makersbot.db import Database
 
@@ -46,6 +47,12 @@ LINGER = 0.001
 
 class IntakeUnavailable(Exception):
     """The transaction that held this request's row failed: nothing of it was stored."""
+
+
+# What storing a delivery raises when the database, not the sender, is at fault: the route
+# answers 503 with Retry-After, so that GitHub and Trello try again later.
+STORE_FAILURES = (SQLAlchemyError, TimeoutError, IntakeUnavailable)
+RETRY_AFTER_SECONDS = 30
 
 
 _QUEUED, _TAKEN, _LEADING, _DONE = range(4)

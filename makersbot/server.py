@@ -7,7 +7,8 @@ sockets that send half a request line froze `makersbot serve` (8 threads, no rea
 timeout). Here gunicorn's `asgi` worker reads requests on an event loop, where a waiting
 socket costs only memory; `BufferedRequests` waits for the whole body there too (within a
 size and time limit); only a complete request takes one of `THREADS` threads, in which
-a2wsgi runs the unchanged WSGI app. `bench/hostile.py` measures it (README: "Serving and
+a2wsgi runs the unchanged WSGI app, or, for a webhook delivery, the delivery service
+itself (`makersbot/webhook_front.py`). `bench/hostile.py` measures it (README: "Serving and
 hostile traffic").
 
 The same settings serve the Procfile's `web:` line (`create_asgi_app()`, one process per
@@ -20,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from makersbot.webhook_front import Accepts
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +120,20 @@ async def _answer(send: Send, status: int, text: bytes) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def asgi(wsgi_app: Any, *, threads: int = THREADS) -> ASGIApp:
-    """The WSGI app behind the buffering front, run in `threads` threads by a2wsgi."""
+def asgi(wsgi_app: Any, *, threads: int = THREADS, webhooks: Accepts | None = None) -> ASGIApp:
+    """The WSGI app behind the buffering front, run in `threads` threads by a2wsgi.
+
+    With `webhooks` (the bot's `DeliveryService`), webhook deliveries skip a2wsgi and the
+    WSGI app: `makersbot/webhook_front.py` takes them from the event loop to the service.
+    """
     from a2wsgi import WSGIMiddleware
 
     # a2wsgi types ASGI's messages as TypedDicts; this module passes them through as mappings.
     inner = cast(ASGIApp, WSGIMiddleware(wsgi_app, workers=threads))
+    if webhooks is not None:
+        from makersbot.webhook_front import WebhookFront
+
+        inner = WebhookFront(inner, webhooks, threads=threads)
     return BufferedRequests(inner)
 
 
@@ -142,4 +154,5 @@ def create_asgi_app() -> ASGIApp:
     """The ASGI app of the Procfile's `web:` line (`makersbot.server:create_asgi_app()`)."""
     from makersbot.web import create_app
 
-    return asgi(create_app())
+    app = create_app()
+    return asgi(app, webhooks=app.extensions["makersbot"].deliveries)

@@ -7,11 +7,10 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt.adapter.flask.handler import to_flask_response
-from sqlalchemy.exc import SQLAlchemyError
 
 from makersbot.app import Bot, build
 from makersbot.health import HealthCheck
-from makersbot.intake import IntakeUnavailable
+from makersbot.intake import RETRY_AFTER_SECONDS, STORE_FAILURES
 from makersbot.settings import Settings, load_settings
 from makersbot.slack_requests import SlackEndpoint
 
@@ -82,21 +81,19 @@ def _unexpected(error: Exception) -> Any:
     code = getattr(error, "code", None)
     if isinstance(code, int) and 400 <= code < 500:
         return Response(getattr(error, "description", "bad request"), status=code)
-    if isinstance(error, SQLAlchemyError | TimeoutError | IntakeUnavailable):
+    # The route where there is one, not the path: a link's callback token is not for the log.
+    path = request.url_rule.rule if request.url_rule is not None else request.path
+    if isinstance(error, STORE_FAILURES):
         # Our failure, not the sender's: 503 so that GitHub and Trello try again later.
-        log.warning(
-            "database unavailable for %s %s: %s",
-            request.method,
-            request.path,
-            type(error).__name__,
-        )
+        kind = type(error).__name__
+        log.warning("database unavailable for %s %s: %s", request.method, path, kind)
         return Response(
             "database unavailable; try again later\n",
             status=503,
-            headers={"Retry-After": "30"},
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             mimetype="text/plain",
         )
-    log.exception("request failed: %s %s", request.method, request.path)
+    log.exception("request failed: %s %s", request.method, path)
     return Response("could not process this request\n", status=400)
 
 

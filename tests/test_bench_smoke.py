@@ -168,3 +168,31 @@ def test_hostile_benchmark_runs_against_serve_and_the_procfile_web_line() -> Non
 def test_catalogue_benchmark_runs_on_a_small_network() -> None:
     out = run_bench("catalogue.py", "--requests", "5", env={"BENCH_SCALE": "0.01"})
     assert "council page     busy" in out and "goal: p99 under 200 ms for every page" in out
+
+
+def test_both_webhook_floors_check_the_same_signatures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Flask floor and the like-for-like one behind the webhook front answer alike."""
+    from bench._common import bare_webhook_app, bare_webhook_front
+    from tests.fakes.signing import github_signature, trello_headers
+    from tests.test_webhook_front import call
+
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "gh-secret")
+    monkeypatch.setenv("TRELLO_API_SECRET", "tr-secret")
+    monkeypatch.setenv("PUBLIC_URL", "https://bot.example")
+    body = b'{"action": "opened"}'
+    good = {"X-Hub-Signature-256": github_signature("gh-secret", body)}
+    trello = trello_headers("tr-secret", body, "https://bot.example/trello/webhook")
+    requests = [
+        ("/github/webhook", good),
+        ("/github/webhook", {"X-Hub-Signature-256": github_signature("other", body)}),
+        ("/trello/webhook", trello),
+        ("/trello/webhook", {**trello, "X-Trello-Webhook": "AAAA"}),
+    ]
+    flask, front = bare_webhook_app().test_client(), bare_webhook_front()
+    answers = []
+    for path, headers in requests:
+        expected = flask.post(path, data=body, headers=headers)
+        status, _, text = call(front, "POST", path, body, headers)
+        assert (status, text) == (expected.status_code, expected.data), path
+        answers.append(status)
+    assert answers == [200, 401, 200, 401]

@@ -7,6 +7,9 @@ says) and two `makersbot worker` processes run while the deliveries are sent to 
 Slack fails `--faults` of the chat calls (half 429 with Retry-After: 1, half 503). The floor
 is the bare HMAC app under the Procfile's gunicorn settings, measured before the topology
 starts and again after it stops, and pooled: a shared VM's speed drifts between the two.
+The goal is taken against it, a Flask app that only checks signatures. The bot takes its
+deliveries without Flask (makersbot/webhook_front.py), so a like-for-like floor is
+reported beside it: the same HMAC check behind that same front, measured the same way.
 
 Besides the figures of a `serve` run, each layout reports the time from the last 2xx until
 every item shows its final state, against the pacing bound: when an ideal sender, held back
@@ -81,6 +84,10 @@ def fresh_schema(url: str) -> Iterator[str]:
         engine.dispose()
 
 
+def _ms_per(sent: Sent) -> str:
+    return f"{1000 * sent.server_cpu / max(1, len(sent.acks)):.2f}"
+
+
 def last_burst_bound(layout: Layout, last_burst: Sequence[Delivery]) -> float:
     """Seconds of pacing the last burst alone makes necessary: in its busiest channel, one
     call per message the burst changed (items and board summaries). Shown for comparison:
@@ -104,10 +111,16 @@ def _tally(problems: Sequence[str]) -> tuple[int, int, int]:
     return len(problems) - duplicate - missing, duplicate, missing
 
 
-def run_floor(env: dict[str, str], workdir: Path, plan: list[Delivery], layout: Layout) -> Sent:
-    """The bare HMAC-only app under the Procfile web line's gunicorn settings."""
+def run_floor(
+    env: dict[str, str], workdir: Path, plan: list[Delivery], layout: Layout, *, front: bool = False
+) -> Sent:
+    """The bare HMAC-only app under the Procfile web line's gunicorn settings: in Flask, or
+    (`front`) behind the bot's webhook front, without Flask, as the bot takes deliveries."""
     web: Gunicorn = procfile_web()
-    floor = web.app("bench._common:bare_webhook_app()")  # served as the web line serves the bot
+    if front:
+        floor = "bench._common:bare_webhook_front()"
+    else:
+        floor = web.app("bench._common:bare_webhook_app()")  # as the web line serves an app
     with Server("bare", floor, env, workdir, gunicorn=web) as bare:
         send_all(bare.port, [plan[:48]], layout.items, lanes=8, pause=0)  # warm-up
         processes = [bare.pid, *children_of(bare.pid)]
@@ -141,7 +154,8 @@ def measure_procfile(args: argparse.Namespace) -> int:
         env["LOG_LEVEL"] = "INFO"  # the workers say when they have started
         server_env = clean_env(drop=list(Settings.model_fields), **env)
         floor = run_floor(server_env, workdir, plans[0][1], plans[0][0])
-        problems += [f"floor: {p}" for p in bad_acks(floor, b"ok")]
+        front = run_floor(server_env, workdir, plans[0][1], plans[0][0], front=True)
+        problems += [f"floor: {p}" for p in bad_acks(floor, b"ok") + bad_acks(front, b"ok")]
         topology = Topology(server_env, workdir, port)
         released = topology.release()
         if released.returncode != 0:
@@ -162,8 +176,10 @@ def measure_procfile(args: argparse.Namespace) -> int:
         # A shared 2-core VM drifts by tens of percent within minutes: the floor again, now
         # that the topology has stopped, and the goal taken against both runs pooled.
         again = run_floor(server_env, workdir, plans[0][1], plans[0][0])
-        problems += [f"floor: {p}" for p in bad_acks(again, b"ok")]
-    _report(args, (floor, again), outcomes, injected, log_problems)
+        front_again = run_floor(server_env, workdir, plans[0][1], plans[0][0], front=True)
+        problems += [f"floor: {p}" for p in bad_acks(again, b"ok") + bad_acks(front_again, b"ok")]
+    floors = (_pooled(floor, again), _pooled(front, front_again))
+    _report(args, floors, outcomes, injected, log_problems)
     for problem in problems[:10]:
         print(f"  error: {problem}")
     return 1 if problems or any(out.problems for out in outcomes) else 0
@@ -204,16 +220,21 @@ def _run_layout(
     return outcome
 
 
+def _pooled(first: Sent, again: Sent) -> tuple[Sent, Sent, Sent]:
+    """(both runs as one, the first, the second)."""
+    pooled = Sent(first.acks + again.acks, first.busy + again.busy)
+    pooled.server_cpu = first.server_cpu + again.server_cpu
+    return pooled, first, again
+
+
 def _report(
     args: argparse.Namespace,
-    floors: tuple[Sent, Sent],
+    floors: tuple[tuple[Sent, Sent, Sent], tuple[Sent, Sent, Sent]],
     outcomes: Sequence[Outcome],
     injected: dict[int, int],
     log_problems: Sequence[str],
 ) -> None:
-    first, again = floors
-    floor = Sent(first.acks + again.acks, first.busy + again.busy)
-    floor.server_cpu = first.server_cpu + again.server_cpu
+    (floor, first, again), (front, front_first, front_again) = floors
     web = procfile_web()
     print(
         f"{os.cpu_count()} CPUs; the Procfile on PostgreSQL: release, web ({web.describe()}), "
@@ -225,8 +246,14 @@ def _report(
         f"floor (bare Flask, HMAC only, same gunicorn settings): {floor.rate:.0f} deliveries/s "
         f"({first.rate:.0f} before the topology started, {again.rate:.0f} after it stopped)"
     )
+    print(
+        "like-for-like floor (the same HMAC behind the bot's webhook front, no Flask): "
+        f"{front.rate:.0f} deliveries/s ({front_first.rate:.0f} before, "
+        f"{front_again.rate:.0f} after); web CPU {_ms_per(front)} ms per delivery"
+    )
     for out in outcomes:
         report_layout(out, floor)
+        print(f"  against the like-for-like floor: {out.sent.rate / front.rate:.2f}x")
     faults = ", ".join(f"{n} x {status}" for status, n in sorted(injected.items()))
     print(f"\nfaults injected: {faults or 'none'}; process log errors: {len(log_problems)}")
     for line in log_problems[:5]:
@@ -238,7 +265,8 @@ def _report(
         wrong, duplicate, missing = _tally(out.problems)
         print(
             f"goal [procfile {out.layout.name}]: accepted >= 0.5x floor: "
-            f"{'met' if ratio >= 0.5 else 'missed'} ({ratio:.2f}x); last 2xx -> final state "
+            f"{'met' if ratio >= 0.5 else 'missed'} ({ratio:.2f}x; like-for-like "
+            f"{out.sent.rate / front.rate:.2f}x); last 2xx -> final state "
             f"<= pacing bound + {GOAL_SLACK:g} s: "
             f"{'met' if after <= bound + GOAL_SLACK else 'missed'} ({secs(after)} s, bound "
             f"{bound:.1f} s; the last burst alone {out.last_burst_bound:.0f} s); "
