@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -70,7 +71,10 @@ def call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    # In a thread of its own: while Playwright's sync API lives (the browser tests), the main
+    # thread counts as running an event loop, and asyncio.run refuses to start there.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, app(scope, receive, send)).result()
     start = sent[0]
     answer_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     return start["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:])
@@ -150,7 +154,9 @@ def test_many_webhooks_at_once_are_all_stored_in_shared_commits(mbot: Bot) -> No
         )
         return [(status, answer) for status, _, answer in answers]
 
-    assert asyncio.run(all_at_once()) == [(200, b"ok\n")] * 40
+    with ThreadPoolExecutor(1) as thread:  # see `call`
+        answers = thread.submit(asyncio.run, all_at_once()).result()
+    assert answers == [(200, b"ok\n")] * 40
     assert stored_ids(mbot) == sorted(headers["X-GitHub-Delivery"] for _, headers in sent)
     assert mbot.db.writes - before <= 40  # never more than one commit per delivery
 
