@@ -185,7 +185,7 @@ def build(
     register = register or default_register()
     projects = _project_service(settings, db, client, publisher, clock)
     people = _people_service(settings, db, register, publisher, client, clock)
-    mirror = MirrorService(db, outbox, clock=clock)
+    mirror = MirrorService(db, outbox)
     digest = _digest_service(settings, db, outbox, client, clock)
     links = _link_service(settings, db, mirror, projects, clock, github_gateway, trello_gateway)
     privacy = PrivacyService(db, SlackGateway(client), outbox, publisher, clock)

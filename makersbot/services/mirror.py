@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 
 from sqlmodel import Session
 
@@ -25,11 +24,10 @@ from makersbot.outbox import Outbox
 from makersbot.services.mirror_batch import ChangeBatch, item_key_of, sorted_changes
 from makersbot.store import links as link_store
 from makersbot.store import mirror as mirror_store
-from makersbot.store.models import Link, MirroredItem, utcnow
+from makersbot.store.models import Link, MirroredItem
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 __all__ = ["MirrorService", "item_key_of", "summary_key"]
 
 
@@ -40,16 +38,9 @@ def summary_key(link_id: int) -> str:
 class MirrorService:
     """Applies changes, publishes living messages, thread replies and board summaries."""
 
-    def __init__(
-        self,
-        db: Database,
-        outbox: Outbox,
-        *,
-        clock: Clock = utcnow,
-    ) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
-        self.clock = clock
         # Links whose board summary needs republishing (set by apply, cleared by flush).
         self._dirty_links: set[int] = set()
         self._dirty_lock = threading.Lock()
