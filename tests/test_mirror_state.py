@@ -7,6 +7,7 @@ import copy
 import json
 import random
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +17,9 @@ from sqlmodel import col, select
 from makersbot.app import Bot
 from makersbot.render import SECTION_LIMIT
 from makersbot.services import deliveries as deliveries_module
-from makersbot.store.models import Link, MirroredItem, SlackMessage
+from makersbot.services.mirror import MirrorService
+from makersbot.store import mirror as mirror_store
+from makersbot.store.models import Link, MirroredItem, SlackMessage, StaleSummary, utcnow
 from tests.fakes.github import FakeGitHub
 from tests.fakes.slack import FakeSlack
 from tests.mirror_helpers import (
@@ -29,8 +32,10 @@ from tests.mirror_helpers import (
     link,
     lower,
     messages_by_key,
+    mirror_bot,
     start_project,
     statements,
+    two_linked_projects,
     use_shared_secrets,
 )
 from tests.state_plan import Card, at
@@ -272,3 +277,107 @@ def test_a_burst_rebuilds_each_board_summary_once(
     assert len(rebuilt) == 1 + 5  # after each claim (nothing left for the end)
     summary = next(m for m in rows(mbot, SlackMessage) if m.key.endswith(":summary"))
     assert summary.text.endswith(": closed 10")
+
+
+def summary_text(bot: Bot, link_id: int) -> str:
+    return str(next(m.text for m in rows(bot, SlackMessage) if m.key == f"link:{link_id}:summary"))
+
+
+def test_a_summary_left_stale_by_a_dying_worker_is_rebuilt_by_the_next(
+    mbot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    fake_slack: FakeSlack,
+    fake_github: FakeGitHub,
+    fake_trello: Any,
+    clock: Any,
+) -> None:
+    # Which summaries a committed batch left stale lived in the worker's memory until its
+    # next flush: a worker that died in between left them stale until the link's next
+    # change. The marks are rows now, written in the batch's own transaction.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    settle(mbot)
+    [link_row] = rows(mbot, Link)
+    monkeypatch.setattr(mbot.mirror, "flush_summaries", lambda: 0)  # dies before any flush
+    for number in range(1, 4):
+        deliver_github(
+            mbot,
+            "issues",
+            issue_event(number, f"Issue {number}", updated=f"2026-01-01T00:00:{number:02}Z"),
+        )
+    assert mbot.deliveries.process_pending() == 3
+    assert not summary_text(mbot, link_row.id).endswith(": open 3")
+    restarted = mirror_bot(database_url, fake_slack, fake_github, fake_trello, clock)
+    try:
+        assert restarted.mirror.flush_summaries() == 1
+        assert restarted.mirror.flush_summaries() == 0  # taken once
+    finally:
+        restarted.stop()
+    assert summary_text(mbot, link_row.id).endswith(": open 3")
+
+
+def test_a_summary_that_fails_to_build_keeps_its_mark_and_holds_back_no_other(
+    mbot: Bot, fake_github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_linked_projects(mbot, fake_github)
+    settle(mbot)
+    first, second = sorted(row.id for row in rows(mbot, Link))
+    with mbot.db.session() as session:
+        mirror_store.mark_summaries_stale(session, link_ids=[first, second], now=utcnow())
+    publish_summary = mbot.mirror.publish_summary
+
+    def broken_for_first(session: Any, link_row: Link) -> None:
+        if link_row.id == first:
+            raise RuntimeError("a bug in one summary")
+        publish_summary(session, link_row)
+
+    monkeypatch.setattr(mbot.mirror, "publish_summary", broken_for_first)
+    assert mbot.mirror.flush_summaries() == 1  # the second, past the first
+    assert [row.link_id for row in rows(mbot, StaleSummary)] == [first]
+    monkeypatch.setattr(mbot.mirror, "publish_summary", publish_summary)
+    assert mbot.mirror.flush_summaries() == 1
+    assert rows(mbot, StaleSummary) == []
+
+
+def test_a_flush_waits_for_the_changes_behind_a_mark(
+    mbot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any worker now rebuilds any stale summary. One that flushes while another worker's
+    # batch of the same link is still open must not build the summary without the batch's
+    # changes and drop the mark: it waits for the batch (whose rows lock the link, and
+    # whose upsert holds the mark), and its summary shows what the batch changed.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    deliver_github(mbot, "issues", issue_event(1, "Bins", updated="2026-01-01T00:00:01Z"))
+    settle(mbot)  # the item exists: changing it locks no link row
+    [link_row] = rows(mbot, Link)
+    with mbot.db.session() as session:  # marked by an earlier batch, not yet flushed
+        mirror_store.mark_summaries_stale(session, link_ids=[link_row.id], now=utcnow())
+    marked, release = threading.Event(), threading.Event()
+    mark = mirror_store.mark_summaries_stale
+
+    def held_open(session: Any, **kwargs: Any) -> None:
+        mark(session, **kwargs)
+        marked.set()
+        assert release.wait(10)  # the batch's transaction stays open until released
+
+    monkeypatch.setattr(mirror_store, "mark_summaries_stale", held_open)
+    monkeypatch.setattr(mbot.mirror, "flush_summaries", lambda: 0)  # only the other flush
+    closed = issue_event(1, "Bins", action="closed", state="closed", updated="2026-01-01T00:00:02Z")
+    deliver_github(mbot, "issues", closed)
+    batch = threading.Thread(target=mbot.deliveries.process_pending, daemon=True)
+    batch.start()
+    assert marked.wait(10)
+    flushed: list[int] = []
+    other = threading.Thread(
+        target=lambda: flushed.append(MirrorService.flush_summaries(mbot.mirror)), daemon=True
+    )
+    other.start()
+    other.join(0.5)
+    assert other.is_alive() and flushed == []  # waiting for the batch
+    release.set()
+    batch.join(10)
+    other.join(10)
+    assert flushed == [1]
+    assert summary_text(mbot, link_row.id).endswith(": closed 1")

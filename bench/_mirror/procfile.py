@@ -224,10 +224,14 @@ class Probe:
         self.engine = create_engine(database_url)
 
     def pending(self) -> tuple[int, int, int]:
-        """(deliveries not processed, outbox messages not sent, deliveries with an error)."""
+        """(deliveries not processed and board summaries not rebuilt, outbox messages not
+        sent, deliveries with an error)."""
         with self.engine.connect() as conn:
             deliveries = conn.execute(
-                text("SELECT count(*) FROM delivery WHERE processed_at IS NULL")
+                text(
+                    "SELECT (SELECT count(*) FROM delivery WHERE processed_at IS NULL)"
+                    " + (SELECT count(*) FROM stale_summary)"
+                )
             ).scalar_one()
             unsent = conn.execute(
                 text("SELECT count(*) FROM slack_message WHERE version > sent_version")

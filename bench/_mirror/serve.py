@@ -277,11 +277,13 @@ def free_port() -> int:
 
 
 def pending_deliveries(db_path: Path) -> tuple[int, int]:
-    """(unprocessed, failed) deliveries, read straight from the SQLite file."""
+    """(unprocessed, failed) deliveries, read straight from the SQLite file; a board summary
+    not rebuilt yet counts as unprocessed."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
     try:
         pending = conn.execute(
-            "SELECT count(*) FROM delivery WHERE processed_at IS NULL"
+            "SELECT (SELECT count(*) FROM delivery WHERE processed_at IS NULL)"
+            " + (SELECT count(*) FROM stale_summary)"
         ).fetchone()
         failed = conn.execute("SELECT count(*) FROM delivery WHERE error IS NOT NULL").fetchone()
         return int(pending[0]), int(failed[0])

@@ -10,7 +10,6 @@ once (services/mirror_batch.py locks each item for its transaction).
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -24,7 +23,7 @@ from makersbot.outbox import Outbox
 from makersbot.services.mirror_batch import ChangeBatch, item_key_of, sorted_changes
 from makersbot.store import links as link_store
 from makersbot.store import mirror as mirror_store
-from makersbot.store.models import Link, MirroredItem
+from makersbot.store.models import Link, MirroredItem, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,6 @@ class MirrorService:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
-        # Links whose board summary needs republishing (set by apply, cleared by flush).
-        self._dirty_links: set[int] = set()
-        self._dirty_lock = threading.Lock()
 
     # Applying ----------------------------------------------------------------------------
 
@@ -60,21 +56,39 @@ class MirrorService:
         for change in in_order:
             batch.apply(change)
         batch.finish()
-        with self._dirty_lock:
-            self._dirty_links |= batch.dirty_links
+        # In the database, not in this process: a worker that dies before the flush leaves
+        # the mark for the next flush, by any worker.
+        mirror_store.mark_summaries_stale(session, link_ids=batch.dirty_links, now=utcnow())
 
     def flush_summaries(self) -> int:
-        """Publish the board summaries of links changed since the last flush, once each."""
-        with self._dirty_lock:
-            link_ids, self._dirty_links = self._dirty_links, set()
-        for link_id in sorted(link_ids):
-            # One transaction per link: another worker's summary of the same link waits
-            # for this one (and reads what it committed) instead of overwriting it.
-            with self.db.session() as session:
-                link = mirror_store.locked_link(session, link_id=link_id)
-                if link is not None:
-                    self.publish_summary(session, link)
-        return len(link_ids)
+        """Publish the board summaries marked stale, once each; returns how many.
+
+        One transaction per link. It locks the link, then takes the link's mark: the order
+        a batch takes them in (a new item's row locks its link; the mark comes last), so
+        the two never wait on each other in a circle. A batch still holding the link or the
+        mark is waited for, and its changes are in the summary. If the rebuild fails, the
+        mark is back for the next flush, and this one goes on with the other links.
+        """
+        done: set[int] = set()
+        failed: set[int] = set()
+        while True:
+            link_id: int | None = None
+            try:
+                with self.db.session() as session:
+                    link_id = mirror_store.next_stale_summary(session, skip=done | failed)
+                    if link_id is None:
+                        return len(done)
+                    link = mirror_store.locked_link(session, link_id=link_id)
+                    if mirror_store.take_stale_summary(session, link_id=link_id):
+                        if link is not None:
+                            self.publish_summary(session, link)
+            except Exception:
+                if link_id is None:  # the database itself: nothing to go on with
+                    raise
+                log.exception("rebuilding the board summary of link %s failed", link_id)
+                failed.add(link_id)
+                continue
+            done.add(link_id)  # rebuilt here, or by another flush meanwhile
 
     def publish_summary(self, session: Session, link: Link) -> None:
         """Post or update the pinned board summary of a link."""

@@ -10,7 +10,14 @@ from sqlalchemy import Connection, bindparam, delete, event, func, literal, upda
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from makersbot.store.models import Link, MirroredItem, MirrorEvent, Project, SlackMessage
+from makersbot.store.models import (
+    Link,
+    MirroredItem,
+    MirrorEvent,
+    Project,
+    SlackMessage,
+    StaleSummary,
+)
 
 
 class _Changes:
@@ -127,6 +134,7 @@ def delete_link(session: Session, *, link: Link, gone: str) -> None:
     assert link.id is not None
     session.execute(delete(MirrorEvent).where(col(MirrorEvent.link_id) == link.id))
     session.execute(delete(MirroredItem).where(col(MirroredItem.link_id) == link.id))
+    session.execute(delete(StaleSummary).where(col(StaleSummary.link_id) == link.id))
     for prefix in (f"item:{link.id}:", f"link:{link.id}:"):
         owned = col(SlackMessage.key).startswith(prefix, autoescape=True)
         threaded = col(SlackMessage.thread_key).startswith(prefix, autoescape=True)

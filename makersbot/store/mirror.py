@@ -4,15 +4,17 @@ keyword-only."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, delete, func
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from makersbot.store import rows
-from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage
+from makersbot.store.models import Link, MirroredItem, MirrorEvent, SlackMessage, StaleSummary
 
 # Keys per IN (...) list: well under SQLite's limit on bound parameters.
 _CHUNK = 500
@@ -97,6 +99,47 @@ def locked_link(session: Session, *, link_id: int) -> Link | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).first()
+
+
+def mark_summaries_stale(session: Session, *, link_ids: Collection[int], now: datetime) -> None:
+    """Note, at the end of the transaction that changed their items, that these links' board
+    summaries must be rebuilt. A mark already there is updated, not skipped: its row then
+    stays locked until this transaction commits, so a flush that takes the mark waits for
+    these changes to be visible to it."""
+    if not link_ids:
+        return
+    values = [{"link_id": link_id, "marked_at": now} for link_id in sorted(link_ids)]
+    session.execute(_mark_stale(session.get_bind().dialect.name), values)
+
+
+_STALE = StaleSummary.__table__  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
+
+
+@functools.cache
+def _mark_stale(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(_STALE)
+    return stmt.on_conflict_do_update(
+        index_elements=["link_id"], set_={"marked_at": stmt.excluded.marked_at}
+    )
+
+
+def next_stale_summary(session: Session, *, skip: Collection[int] = ()) -> int | None:
+    """The first link whose summary is marked stale, apart from `skip`; nothing locked."""
+    first = select(_STALE.c.link_id).order_by(_STALE.c.link_id).limit(1)
+    if skip:
+        first = first.where(_STALE.c.link_id.not_in(sorted(skip)))
+    found = session.execute(first).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def take_stale_summary(session: Session, *, link_id: int) -> bool:
+    """Delete a link's mark in this transaction (it is back if the transaction fails);
+    False when another flush took it first. Waits for a batch that holds the mark."""
+    taken = session.execute(
+        delete(_STALE).where(_STALE.c.link_id == link_id).returning(_STALE.c.link_id)
+    ).first()
+    return taken is not None
 
 
 def published_keys(session: Session, *, keys: Sequence[str]) -> set[str]:

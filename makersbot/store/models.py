@@ -341,6 +341,20 @@ class MirrorEvent(SQLModel, table=True):
     dedupe_key: str = Field(unique=True, max_length=300)
 
 
+class StaleSummary(SQLModel, table=True):
+    """A link whose board summary must be rebuilt.
+
+    Written by the transaction that changed the link's items, and taken (deleted) by the
+    transaction that rebuilds the summary: a worker that dies in between leaves it here for
+    the next flush, by any worker, instead of a summary stale until the link's next change.
+    """
+
+    __tablename__ = "stale_summary"
+
+    link_id: int = Field(foreign_key="link.id", primary_key=True)
+    marked_at: datetime = Field(default_factory=utcnow)
+
+
 class PendingStart(SQLModel, table=True):
     """A `/makers start` held back because it looks like an existing project: kept (for a
     day) until its starter presses *Start mine anyway*, which uses it exactly once."""
