@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -13,12 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from sqlmodel import select
 
 from makersbot.app import Bot
+from makersbot.services.mirror_batch import ChangeBatch
 from makersbot.store.models import Delivery, Link, MirroredItem, SlackMessage
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Clock, make_settings
+from tests.conftest import BOT_TOKEN, SIGNING_SECRET, Clock, make_settings, wait_until
 from tests.fakes.slack import FakeSlack
 from tests.mirror_helpers import (
     GITHUB_SECRET,
@@ -28,6 +31,7 @@ from tests.mirror_helpers import (
     link,
     lower,
     messages_by_key,
+    mirror_bot,
     start_project,
 )
 
@@ -209,3 +213,98 @@ def _wait(predicate: Any, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return bool(predicate())
+
+
+def test_two_workers_that_deadlock_on_new_items_both_apply_their_batches_together(
+    postgres_url: str,
+    fake_slack: FakeSlack,
+    fake_github: Any,
+    fake_trello: Any,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Seen in bench/mirror.py --topology procfile: worker A's batch looks up issues #1 and
+    # #2, finds neither, and creates #1. A third batch creates #2. Worker B's batch then
+    # locks #2 (it exists now) and waits for #1 (A's, not committed); A meets #2 locked by
+    # B. PostgreSQL aborts one of them, which then fell back to one delivery at a time
+    # with a WARNING and a traceback. Now the aborted batch is tried again, together.
+    bot = mirror_bot(postgres_url, fake_slack, fake_github, fake_trello, clock)
+    try:
+        start_project(bot)
+        link(bot, f"hello-world github {REPO}")
+
+        def stored(event: dict[str, Any]) -> int:
+            body, headers = github_delivery("issues", event)
+            assert bot.deliveries.accept_github(lower(headers), body) == (200, "ok")
+            with bot.db.session(read_only=True) as session:
+                found = select(Delivery).where(Delivery.delivery_id == headers["X-GitHub-Delivery"])
+                return int(session.exec(found).one().id or 0)
+
+        def opened(number: int, second: int) -> dict[str, Any]:
+            return issue_event(number, f"Issue {number}", updated=f"2026-01-01T00:00:{second:02}Z")
+
+        def renamed(number: int) -> dict[str, Any]:
+            return issue_event(
+                number, f"Renamed {number}", action="edited", updated="2026-01-01T00:00:09Z"
+            )
+
+        batch_a = [stored(opened(1, 1)), stored(opened(2, 1))]
+        batch_c = [stored(opened(2, 2))]
+        batch_b = [stored(renamed(1)), stored(renamed(2))]
+        at_second, go_on = threading.Event(), threading.Event()
+        locked_row = ChangeBatch._locked_row
+
+        def pausing(self: ChangeBatch, link_row: Any, key: str, change: Any) -> Any:
+            if threading.current_thread().name == "worker-a" and key.endswith("#2"):
+                if not at_second.is_set():  # only A's first try waits here
+                    at_second.set()
+                    assert go_on.wait(10)
+            return locked_row(self, link_row, key, change)
+
+        monkeypatch.setattr(ChangeBatch, "_locked_row", pausing)
+        together: dict[str, bool] = {}
+
+        def worker(name: str, ids: list[int]) -> threading.Thread:
+            def run() -> None:
+                together[name] = bot.deliveries._process_together(ids)
+
+            thread = threading.Thread(target=run, name=f"worker-{name}", daemon=True)
+            thread.start()
+            return thread
+
+        with caplog.at_level(logging.INFO, logger="makersbot.services.deliveries"):
+            a = worker("a", batch_a)
+            assert at_second.wait(10)  # A created #1 and looked #2 up: not there
+            worker("c", batch_c).join(10)  # #2 created and committed
+            b = worker("b", batch_b)
+            assert wait_until(lambda: _waiting_backends(postgres_url) >= 1)  # B waits for A
+            go_on.set()
+            a.join(15)
+            b.join(15)
+        assert together == {"a": True, "c": True, "b": True}
+        assert "met another worker's locks (DeadlockDetected); trying again" in caplog.text
+        assert "failed" not in caplog.text
+        titles = sorted(row.title for row in rows(bot, MirroredItem))
+        assert titles == ["Renamed 1", "Renamed 2"]
+    finally:
+        bot.stop()
+
+
+def _waiting_backends(url: str) -> int:
+    """Backends of this database waiting for a lock (pg_stat_activity)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ and a delivery seen twice (same X-GitHub-Delivery or Trello action id) is stored
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
@@ -38,6 +39,10 @@ Clock = Callable[[], datetime]
 
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 5
+# Times a batch aborted by a deadlock or a serialization failure is tried again together.
+CONFLICT_RETRIES = 3
+# PostgreSQL's codes for them: deadlock_detected, serialization_failure.
+_CONFLICT_CODES = frozenset({"40P01", "40001"})
 SUMMARY_EVERY = 1.0  # seconds between board summary rebuilds while deliveries keep coming
 
 
@@ -153,22 +158,42 @@ class DeliveryService:
             return delivery_store.claim_deliveries(session, now=now, until=now + LEASE, batch=batch)
 
     def _process_together(self, ids: list[int]) -> bool:
-        """Apply several deliveries in one transaction; False (nothing kept) if it failed."""
-        try:
-            with self.db.session() as session:
-                changes: list[Change] = []
-                for delivery in delivery_store.deliveries_by_id(session, ids=ids):
-                    if delivery.processed_at is not None:
-                        continue  # a redelivered claim that another worker finished
-                    changes += self._changes_of(delivery)
-                    delivery.processed_at = self.clock()
-                    delivery.claimed_until = None
-                    session.add(delivery)
-                self.mirror.apply_all(session, changes)
-        except Exception:  # a bug, a deadlock, a database hiccup: try them one at a time
-            log.warning("processing %s deliveries together failed", len(ids), exc_info=True)
-            return False
-        return True
+        """Apply several deliveries in one transaction; False (nothing kept) if it failed.
+
+        Two workers can still meet in a circle of row locks: one batch looked an item up
+        before a third transaction created it, and meets it locked by the other worker.
+        PostgreSQL then aborts one of the two, and that one is tried again together, after a
+        short random pause (`CONFLICT_RETRIES` times), not one delivery at a time.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self._apply_together(ids)
+                return True
+            except Exception as exc:  # a bug, a database hiccup: try them one at a time
+                if attempt < CONFLICT_RETRIES and _lock_conflict(exc):
+                    log.info(
+                        "processing %s deliveries together met another worker's locks (%s); "
+                        "trying again",
+                        len(ids),
+                        type(getattr(exc, "orig", exc)).__name__,
+                    )
+                    time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+                    continue
+                log.warning("processing %s deliveries together failed", len(ids), exc_info=True)
+                return False
+        return False
+
+    def _apply_together(self, ids: list[int]) -> None:
+        with self.db.session() as session:
+            changes: list[Change] = []
+            for delivery in delivery_store.deliveries_by_id(session, ids=ids):
+                if delivery.processed_at is not None:
+                    continue  # a redelivered claim that another worker finished
+                changes += self._changes_of(delivery)
+                delivery.processed_at = self.clock()
+                delivery.claimed_until = None
+                session.add(delivery)
+            self.mirror.apply_all(session, changes)
 
     def _changes_of(self, delivery: Delivery) -> list[Change]:
         """A delivery's changes; [] (and the reason kept) when its body is malformed."""
@@ -206,6 +231,11 @@ class DeliveryService:
         if payload is None:
             raise MalformedPayload("stored body is not a JSON object")
         return list(self.sources[delivery.source].parse(delivery.event, payload))
+
+
+def _lock_conflict(exc: BaseException) -> bool:
+    """Whether the database aborted the transaction for a lock conflict with another one."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICT_CODES
 
 
 def _delivery_id(one: Admitted) -> str:
