@@ -381,3 +381,23 @@ def test_a_flush_waits_for_the_changes_behind_a_mark(
     other.join(10)
     assert flushed == [1]
     assert summary_text(mbot, link_row.id).endswith(": closed 1")
+
+
+def test_a_poll_publishes_its_summary_and_leaves_no_mark(
+    mbot: Bot, fake_github: FakeGitHub
+) -> None:
+    # Polling applies its changes and publishes the summary in one transaction: a mark
+    # left behind would only make a flush rebuild the same summary again.
+    start_project(mbot)
+    link(mbot, f"hello-world github {REPO}")
+    settle(mbot)
+    fake_github.add_issue(REPO, 7, "Parking permits", updated_at="2026-11-26T11:00:00Z")
+    with mbot.db.session() as session:
+        linked = session.exec(select(Link)).one()
+        linked.etag = None
+        linked.cursor = "2026-11-26T10:00:00+00:00"
+        session.add(linked)
+    [link_row] = rows(mbot, Link)
+    assert mbot.links.poll_link(link_row.id) == 1
+    assert rows(mbot, StaleSummary) == []
+    assert summary_text(mbot, link_row.id).endswith(": open 1")

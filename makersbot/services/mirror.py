@@ -91,8 +91,11 @@ class MirrorService:
             done.add(link_id)  # rebuilt here, or by another flush meanwhile
 
     def publish_summary(self, session: Session, link: Link) -> None:
-        """Post or update the pinned board summary of a link."""
+        """Post or update the pinned board summary of a link, and drop its stale mark: the
+        summary is built from what this transaction sees (polling applies its changes and
+        publishes the summary in one transaction, so no flush needs to rebuild it)."""
         assert link.id is not None
+        mirror_store.take_stale_summary(session, link_id=link.id)
         channel = link_store.link_channel(session, link=link)
         if channel is None:
             return
