@@ -10,6 +10,7 @@ once (services/mirror_batch.py locks each item for its transaction).
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MirrorService", "item_key_of", "summary_key"]
 
+# Seconds between looks for summaries another process marked stale and did not rebuild.
+ORPHANS_EVERY = 30.0
+
 
 def summary_key(link_id: int) -> str:
     return f"link:{link_id}:summary"
@@ -40,6 +44,10 @@ class MirrorService:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.db = db
         self.outbox = outbox
+        # Whether this process marked a summary stale since its last flush; when it last
+        # looked for the marks other processes left (0: not yet, so a new worker does).
+        self._marked = False
+        self._looked_at = 0.0
 
     # Applying ----------------------------------------------------------------------------
 
@@ -59,6 +67,7 @@ class MirrorService:
         # In the database, not in this process: a worker that dies before the flush leaves
         # the mark for the next flush, by any worker.
         mirror_store.mark_summaries_stale(session, link_ids=batch.dirty_links, now=utcnow())
+        self._marked = self._marked or bool(batch.dirty_links)
 
     def flush_summaries(self) -> int:
         """Publish the board summaries marked stale, once each; returns how many.
@@ -69,6 +78,12 @@ class MirrorService:
         mark is waited for, and its changes are in the summary. If the rebuild fails, the
         mark is back for the next flush, and this one goes on with the other links.
         """
+        # The marks this process left, at every flush; those a stopped worker left, within
+        # ORPHANS_EVERY: an idle worker flushes twice a second, and a query each time cost
+        # more CPU than the rebuilds.
+        if not self._marked and time.monotonic() - self._looked_at < ORPHANS_EVERY:
+            return 0
+        self._marked, self._looked_at = False, time.monotonic()
         done: set[int] = set()
         failed: set[int] = set()
         while True:
