@@ -4,10 +4,11 @@
 bot's traffic: GitHub and Trello send one request per change, in bursts. Through a2wsgi and
 Flask, each cost four hand-overs between the event loop and a thread (the request, the
 body, the status line, the body of the answer) and a Flask request context: the web line
-spent 1.1 ms of CPU per delivery against the bare HMAC floor's 0.6 ms, and accepted 0.41-0.55x
+spent 1.1 ms of CPU per delivery against the bare HMAC floor's 0.6 ms, and accepted 0.39-0.55x
 the floor's deliveries/s on the Procfile topology (bench/mirror.py --topology procfile).
 Here the whole request, already buffered by `server.BufferedRequests`, goes to
-`DeliveryService.accept` in one thread hand-over and comes back as one answer.
+`DeliveryService.accept` in one thread hand-over and comes back as one answer: 0.6 ms, and
+0.58-0.84x the floor (bench/README.md, issue 8's sixth round).
 
 The same `accept` serves the Flask routes of `makersbot/web.py`, which stay for every other
 method on these paths (Trello's HEAD check) and for any WSGI server; this module only
