@@ -4,6 +4,7 @@ chart's geometry, the page cache; and migration 0003 on a database with projects
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -193,6 +194,23 @@ def test_page_cache_keeps_recent_pages_and_forgets_old_ones() -> None:
     stale.get_or_build("x", lambda: build("x"))
     stale.get_or_build("x", lambda: build("x"))
     assert builds[-2:] == ["x", "x"]
+
+
+def test_page_cache_keeps_one_version_of_each_page() -> None:
+    # Each page was cached under (stamp, page): with a new ledger entry before every
+    # request, old versions of the council league piled up until the LRU dropped them, and
+    # full garbage collections over them took 60-120 ms of /councils' requests.
+    cache = PageCache(size=512, ttl=60)
+    builds: list[int] = []
+
+    def build(stamp: int) -> int:
+        builds.append(stamp)
+        return stamp
+
+    for stamp in range(1, 51):
+        assert cache.get_or_build("league", partial(build, stamp), version=stamp) == stamp
+    assert len(cache) == 1 and builds == list(range(1, 51))
+    assert cache.get_or_build("league", lambda: -1, version=50) == 50  # still a hit
 
 
 def test_migration_0003_keeps_existing_projects_public(database_url: str) -> None:

@@ -121,7 +121,8 @@ class _Routes:
     ) -> T:
         stamp = store.catalogue_stamp(session)
         # Some pages depend on projects and memberships only, not on every new ledger entry.
-        return self.cache.get_or_build((stamp[:3] if projects_only else stamp, key), build)
+        version = stamp[:3] if projects_only else stamp
+        return self.cache.get_or_build(key, build, version=version)
 
     def league(
         self, session: Session, scope_now: builders.Scope, period: Period
