@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -103,6 +104,9 @@ class Commands:
         self.specs: dict[str, Spec] = {}
         # Slow work waiting for `later`, by trigger_id (the same process runs both steps).
         self._later: dict[str, tuple[Spec | None, Actor, str]] = {}
+        # `later` calls submitted and not finished, for `wait_idle`.
+        self._running: set[Future[None]] = set()
+        self._running_lock = threading.Lock()
         for name in dir(self):
             method = getattr(self, name)
             marked = getattr(method, "_subcommand", None)
@@ -126,7 +130,21 @@ class Commands:
         """
         self.acknowledge(ack=ack, body=body)
         if self.later_due(body):
-            LATER.submit(self._later_logged, body, respond, client)
+            future = LATER.submit(self._later_logged, body, respond, client)
+            with self._running_lock:
+                self._running.add(future)
+            future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._running_lock:
+            self._running.discard(future)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait (up to `timeout` seconds) for the `later` calls under way; False if some
+        are still running. The bot waits for them before it closes the database."""
+        with self._running_lock:
+            running = list(self._running)
+        return not wait(running, timeout=timeout).not_done
 
     def later_due(self, body: dict[str, Any]) -> bool:
         """Whether `later` has work for this request: a queued job or an e-mail check."""

@@ -54,6 +54,8 @@ from makersbot.store import rows
 from makersbot.store.models import utcnow
 
 log = logging.getLogger(__name__)
+# Seconds `Bot.stop` waits for the slow halves of `/makers` requests under way.
+STOP_WAIT = 10.0
 
 Clock = Callable[[], datetime]
 
@@ -147,7 +149,11 @@ class Bot:
         return None
 
     def stop(self) -> None:
-        """Close the database connections. Stop any `Background` loops before this."""
+        """Close the database connections once the slow halves of `/makers` requests under
+        way have finished (at most STOP_WAIT seconds): a reply someone is waiting for is
+        not cut off. Stop any `Background` loops before this."""
+        if not self.commands.wait_idle(STOP_WAIT):
+            log.warning("stopping with /makers replies still being worked on")
         self.db.dispose()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -152,9 +153,12 @@ class Submitted:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, fn: Any, *args: Any) -> None:
+    def __call__(self, fn: Any, *args: Any) -> Future[None]:
         self.calls += 1
         fn(*args)  # run it here, so the test sees what it did
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
 
 
 def listen(bot: Bot, text_: str, *, user: str = "U0ALICE") -> Said:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -406,3 +407,39 @@ def test_list_finds_a_project_by_its_lead_council_and_says_every_word_must_match
     nothing = run(bot, "list bin leeds").last
     assert "No projects match all of “bin leeds”. Every word must match" in nothing
     assert "every word must match" in run(bot, "help").last
+
+
+def test_stopping_the_bot_waits_for_replies_under_way(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bot closed its database while the slow half of a /makers request still ran in
+    # another thread: the reply failed, and in `make test` its error was logged after its
+    # test had ended (a stray "Logging error" block).
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow_later(body: dict[str, Any], respond: Any, client: Any) -> None:
+        started.set()
+        assert release.wait(10)
+        order.append("reply")
+
+    dispose = bot.db.dispose
+
+    def recorded_dispose() -> None:
+        order.append("dispose")
+        dispose()
+
+    monkeypatch.setattr(bot.commands, "later", slow_later)
+    monkeypatch.setattr(bot.commands, "later_due", lambda body: True)
+    monkeypatch.setattr(bot.db, "dispose", recorded_dispose)
+    body = {"text": "list", "user_id": "U0ALICE", "user_name": "alice", "trigger_id": "t-9"}
+    bot.commands.listener(ack=lambda **_: None, body=body, respond=None, client=None)
+    assert started.wait(10)
+    stopping = threading.Thread(target=bot.stop, daemon=True)
+    stopping.start()
+    stopping.join(0.3)
+    assert stopping.is_alive()  # waiting for the reply
+    release.set()
+    stopping.join(10)
+    assert order == ["reply", "dispose"]
+    assert bot.commands.wait_idle(0)
