@@ -99,49 +99,23 @@ def asgi_of(wsgi_factory: str) -> Any:
     return asgi(factory)
 
 
-def bare_webhook_app() -> Flask:
-    """WSGI factory of the webhook floor: only checks the signature, then answers 200.
+def github_signed(key: bytes, body: bytes, given: str) -> bool:
+    """`X-Hub-Signature-256`: HMAC-SHA256 of the raw body with GITHUB_WEBHOOK_SECRET."""
+    expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), given.encode())
 
-    `POST /github/webhook` checks `X-Hub-Signature-256` (HMAC-SHA256 of the raw body with
-    GITHUB_WEBHOOK_SECRET); `POST /trello/webhook` checks `X-Trello-Webhook` (base64
-    HMAC-SHA1 of body + PUBLIC_URL/trello/webhook with TRELLO_API_SECRET). No parsing, no
-    storage: the least any Flask app that verifies webhooks pays. Bad signatures get 401.
-    Serve it with gunicorn as `'bench._common:bare_webhook_app()'` (ROOT on PYTHONPATH).
-    """
-    import base64
-    import hashlib
-    import hmac
 
-    from flask import Flask, Response, request
-
-    github_key = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
-    trello_key = os.environ["TRELLO_API_SECRET"].encode()
-    callback = (os.environ["PUBLIC_URL"].rstrip("/") + "/trello/webhook").encode()
-    app = Flask("bare-webhooks")
-
-    def answer(ok: bool) -> Response:
-        return Response("ok\n" if ok else "bad signature\n", status=200 if ok else 401)
-
-    @app.post("/github/webhook")
-    def github_webhook() -> Response:
-        body = request.get_data()
-        expected = "sha256=" + hmac.new(github_key, body, hashlib.sha256).hexdigest()
-        given = request.headers.get("X-Hub-Signature-256", "")
-        return answer(hmac.compare_digest(expected.encode(), given.encode()))
-
-    @app.post("/trello/webhook")
-    def trello_webhook() -> Response:
-        body = request.get_data()
-        expected = base64.b64encode(hmac.new(trello_key, body + callback, hashlib.sha1).digest())
-        given = request.headers.get("X-Trello-Webhook", "")
-        return answer(hmac.compare_digest(expected, given.encode()))
-
-    return app
+def trello_signed(key: bytes, callback: bytes, body: bytes, given: str) -> bool:
+    """`X-Trello-Webhook`: base64 HMAC-SHA1 of body + callback URL with TRELLO_API_SECRET."""
+    expected = base64.b64encode(hmac.new(key, body + callback, hashlib.sha1).digest())
+    return hmac.compare_digest(expected, given.encode())
 
 
 class BareHmac:
-    """`bare_webhook_app`'s two checks as a delivery service (`accept`, the signature of
-    `DeliveryService.accept`), for `bare_webhook_front`."""
+    """The webhook floors' only work: check the signature (`github_signed`,
+    `trello_signed`), answer ok or 401. No parsing, no storage. `accept` has the signature
+    of `DeliveryService.accept`, for `bare_webhook_front`; `bare_webhook_app` puts the same
+    checks behind two Flask routes."""
 
     def __init__(self) -> None:
         self.github_key = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
@@ -152,14 +126,37 @@ class BareHmac:
         self, name: str, headers: Mapping[str, str], body: bytes, token: str | None = None
     ) -> tuple[int, str]:
         if name == "github":
-            digest = hmac.new(self.github_key, body, hashlib.sha256).hexdigest()
-            expected = ("sha256=" + digest).encode()
-            given = headers.get("x-hub-signature-256", "")
+            ok = github_signed(self.github_key, body, headers.get("x-hub-signature-256", ""))
         else:
-            mac = hmac.new(self.trello_key, body + self.callback, hashlib.sha1).digest()
-            expected, given = base64.b64encode(mac), headers.get("x-trello-webhook", "")
-        ok = hmac.compare_digest(expected, given.encode())
+            given = headers.get("x-trello-webhook", "")
+            ok = trello_signed(self.trello_key, self.callback, body, given)
         return (200, "ok") if ok else (401, "bad signature")
+
+
+def bare_webhook_app() -> Flask:
+    """WSGI factory of the webhook floor: `BareHmac`'s checks behind two Flask routes, then
+    200 (401 for a bad signature). The least any Flask app that verifies webhooks pays.
+    Serve it with gunicorn as `'bench._common:bare_webhook_app()'` (ROOT on PYTHONPATH).
+    """
+    from flask import Flask, Response, request
+
+    bare = BareHmac()
+    app = Flask("bare-webhooks")
+
+    def answer(ok: bool) -> Response:
+        return Response("ok\n" if ok else "bad signature\n", status=200 if ok else 401)
+
+    @app.post("/github/webhook")
+    def github_webhook() -> Response:
+        given = request.headers.get("X-Hub-Signature-256", "")
+        return answer(github_signed(bare.github_key, request.get_data(), given))
+
+    @app.post("/trello/webhook")
+    def trello_webhook() -> Response:
+        given = request.headers.get("X-Trello-Webhook", "")
+        return answer(trello_signed(bare.trello_key, bare.callback, request.get_data(), given))
+
+    return app
 
 
 def bare_webhook_front() -> Any:

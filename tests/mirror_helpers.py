@@ -17,7 +17,7 @@ from sqlmodel import select
 from makersbot.app import Bot, build
 from makersbot.domain.requests import Actor
 from makersbot.services.delivery_sources import github_source, trello_source
-from makersbot.store.models import Project
+from makersbot.store.models import Link, Project
 from tests.conftest import Clock, make_settings
 from tests.fakes.github import FakeGitHub
 from tests.fakes.signing import github_headers, trello_headers
@@ -90,6 +90,16 @@ def start_project(bot: Bot, name: str = "Hello world") -> Project:
 
 def link(bot: Bot, text: str) -> str:
     return bot.links.link(ALICE, text).reply
+
+
+def poll_again_since(bot: Bot, cursor: str) -> None:
+    """Make the bot's only link read every change since `cursor` at its next poll (no
+    ETag, so the fake answers in full)."""
+    with bot.db.session() as session:
+        linked = session.exec(select(Link)).one()
+        linked.etag = None
+        linked.cursor = cursor
+        session.add(linked)
 
 
 OTHER_REPO = "Codertocat/Other"

@@ -173,8 +173,8 @@ def test_catalogue_benchmark_runs_on_a_small_network() -> None:
 def test_both_webhook_floors_check_the_same_signatures(monkeypatch: pytest.MonkeyPatch) -> None:
     """The Flask floor and the like-for-like one behind the webhook front answer alike."""
     from bench._common import bare_webhook_app, bare_webhook_front
+    from tests.asgi_helpers import call
     from tests.fakes.signing import github_signature, trello_headers
-    from tests.test_webhook_front import call
 
     monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", "gh-secret")
     monkeypatch.setenv("TRELLO_API_SECRET", "tr-secret")

@@ -30,6 +30,7 @@ from tests.mirror_helpers import (
     lower,
     messages_by_key,
     mirror_bot,
+    poll_again_since,
     start_project,
     trello_delivery,
 )
@@ -282,11 +283,7 @@ def test_duplicates_and_webhook_plus_poll_change_once(
     settle(mbot)
     # The same change, now seen by a poll: identical state and updated_at.
     fake_github.add_issue(REPO, 7, "Parking permits", updated_at="2026-11-26T11:00:00Z")
-    with mbot.db.session() as session:
-        linked = session.exec(select(Link)).one()
-        linked.etag = None
-        linked.cursor = "2026-11-26T10:00:00+00:00"
-        session.add(linked)
+    poll_again_since(mbot, "2026-11-26T10:00:00+00:00")
     assert mbot.links.poll_link(rows(mbot, Link)[0].id) == 0  # nothing new to apply
     assert rows(mbot, Link)[0].cursor == "2026-11-26T11:00:00+00:00"  # yet it did read #7
     settle(mbot)

@@ -34,6 +34,7 @@ from tests.mirror_helpers import (
     lower,
     messages_by_key,
     mirror_bot,
+    poll_again_since,
     start_project,
     statements,
     two_linked_projects,
@@ -395,11 +396,7 @@ def test_a_poll_publishes_its_summary_and_leaves_no_mark(
     link(mbot, f"hello-world github {REPO}")
     settle(mbot)
     fake_github.add_issue(REPO, 7, "Parking permits", updated_at="2026-11-26T11:00:00Z")
-    with mbot.db.session() as session:
-        linked = session.exec(select(Link)).one()
-        linked.etag = None
-        linked.cursor = "2026-11-26T10:00:00+00:00"
-        session.add(linked)
+    poll_again_since(mbot, "2026-11-26T10:00:00+00:00")
     [link_row] = rows(mbot, Link)
     assert mbot.links.poll_link(link_row.id) == 1
     assert rows(mbot, StaleSummary) == []

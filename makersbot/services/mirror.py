@@ -94,16 +94,15 @@ class MirrorService:
                     if link_id is None:
                         return len(done)
                     link = mirror_store.locked_link(session, link_id=link_id)
-                    if mirror_store.take_stale_summary(session, link_id=link_id):
-                        if link is not None:
-                            self.publish_summary(session, link)
+                    if link is not None:
+                        self.publish_summary(session, link)  # takes the mark
             except Exception:
                 if link_id is None:  # the database itself: nothing to go on with
                     raise
                 log.exception("rebuilding the board summary of link %s failed", link_id)
                 failed.add(link_id)
                 continue
-            done.add(link_id)  # rebuilt here, or by another flush meanwhile
+            done.add(link_id)
 
     def publish_summary(self, session: Session, link: Link) -> None:
         """Post or update the pinned board summary of a link, and drop its stale mark: the

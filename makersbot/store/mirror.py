@@ -133,13 +133,10 @@ def next_stale_summary(session: Session, *, skip: Collection[int] = ()) -> int |
     return int(found) if found is not None else None
 
 
-def take_stale_summary(session: Session, *, link_id: int) -> bool:
-    """Delete a link's mark in this transaction (it is back if the transaction fails);
-    False when another flush took it first. Waits for a batch that holds the mark."""
-    taken = session.execute(
-        delete(_STALE).where(_STALE.c.link_id == link_id).returning(_STALE.c.link_id)
-    ).first()
-    return taken is not None
+def take_stale_summary(session: Session, *, link_id: int) -> None:
+    """Delete a link's mark in this transaction (it is back if the transaction fails).
+    Waits for a batch that holds the mark, so the summary built after it sees its changes."""
+    session.execute(delete(_STALE).where(_STALE.c.link_id == link_id))
 
 
 def published_keys(session: Session, *, keys: Sequence[str]) -> set[str]:
