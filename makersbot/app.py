@@ -123,13 +123,13 @@ class Bot:
             process_before_response=True,
             name="makersbot",
         )
-        app.use(self._dedupe_events)
         handlers.register(
             app,
             commands=self.commands,
             actions=self.actions,
             views=self.views,
             events=self.events,
+            event_middleware=[self._dedupe_events],
         )
         # Anything else Slack sends us is acknowledged and ignored, never answered 404.
         app.event(re.compile(".*"))(_ignore)
@@ -140,7 +140,8 @@ class Bot:
         return app
 
     def _dedupe_events(self, body: dict[str, Any], next: Callable[[], None]) -> Any:
-        # Events API retries (X-Slack-Retry-Num) carry the same event_id: act once.
+        # Events API retries (X-Slack-Retry-Num) carry the same event_id: act once. Events
+        # that no listener acts on (the catch-all below) need no claim.
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id and not self.claim(f"event:{event_id}"):
             log.info("ignoring a repeated event %s", event_id)

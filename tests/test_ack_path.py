@@ -14,6 +14,8 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
 from sqlalchemy import event, text
 
 from handlers import commands as commands_module
@@ -24,6 +26,8 @@ from makersbot.domain.projects import JOIN_ACTION
 from makersbot.services import catalogue as catalogue_module
 from makersbot.store import projects as project_store
 from makersbot.store.models import Project
+from tests.conftest import Server
+from tests.fakes.slack import FakeSlack
 from tests.test_commands import Said, project, run
 
 __all__ = ["project"]  # the fixture, shared with test_commands
@@ -67,6 +71,44 @@ def acknowledge(bot: Bot, text_: str, *, user: str = "U0ALICE") -> Said:
     body = {"text": text_, "user_id": user, "channel_id": "C0GENERAL", "trigger_id": "t-ack"}
     bot.commands.acknowledge(ack=said.ack, body=body)
     return said
+
+
+# Slack gets each answer encoded once per message (Commands.listener) -------------------------
+
+
+@pytest.mark.parametrize(
+    "text_", ["list", "list bin", "info bin-day-reminders", "help", "lsit", "phase", "join x"]
+)
+def test_slack_gets_the_answer_the_keywords_give(
+    server: Server, project: Project, text_: str
+) -> None:
+    # The HTTP path acknowledges with the message's JSON, encoded once; the console and the
+    # tests pass keywords. Both must say the same, whatever the subcommand.
+    answered = server.slash(text_, trigger_id=f"t-http-{text_}")
+    assert answered.status_code == 200
+    assert answered.headers["content-type"].startswith("application/json")
+    said = acknowledge(server.bot, text_)
+    assert answered.json() == said.acks[-1]
+    assert said.acks[-1]["response_type"] == "ephemeral" and said.acks[-1]["text"]
+
+
+def test_bolt_sends_a_lone_text_ack_as_it_is(fake_slack: FakeSlack) -> None:
+    # What Commands.listener relies on (slack_bolt.context.ack.internals._set_response): a
+    # text-only ack is the whole body, typed JSON when it starts with `{`. If a Bolt upgrade
+    # wraps it in {"text": ...} instead, this fails before Slack shows people raw JSON.
+    app = App(
+        client=WebClient(token="xoxb-test", base_url=fake_slack.base_url),
+        signing_secret="x",
+        token_verification_enabled=False,
+        process_before_response=True,
+        request_verification_enabled=False,
+    )
+    app.command("/makers")(lambda ack: ack('{"text": "hi", "response_type": "ephemeral"}'))
+    body = {"command": "/makers", "text": "x", "team_id": "T1", "user_id": "U1"}
+    answer = app.dispatch(BoltRequest(body=body, mode="socket_mode"))
+    assert answer.status == 200
+    assert answer.body == '{"text": "hi", "response_type": "ephemeral"}'
+    assert answer.headers["content-type"] == ["application/json;charset=utf-8"]
 
 
 def test_the_join_button_follows_the_cached_makers(bot: Bot, project: Project) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from makersbot.store import outbox_gates as gates
 from tests.conftest import SIGNING_SECRET, Server, wait_until
 from tests.fakes.signing import slack_headers
@@ -73,3 +75,23 @@ def test_the_bot_joining_a_channel_that_is_not_parked_changes_nothing(
     assert _joined(server, BOT_USER_ID, channel, "Ev0103") == 200
     time.sleep(0.3)
     assert _parked(server) == [] and len(fake_slack.calls("chat.postMessage")) == 1
+
+
+def test_a_retried_member_joined_channel_acts_once(
+    server: Server, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Events API retries carry the same event_id: the event listeners claim it first.
+    resumed: list[str] = []
+
+    def resume(channel: str) -> bool:
+        resumed.append(channel)
+        return False
+
+    monkeypatch.setattr(server.bot.events, "resume", resume)
+    channel = fake_slack.add_channel("makers-y")
+    assert _joined(server, BOT_USER_ID, channel, "Ev0201") == 200
+    assert _joined(server, BOT_USER_ID, channel, "Ev0201") == 200  # Slack's retry
+    assert _joined(server, BOT_USER_ID, channel, "Ev0202") == 200  # a new event
+    assert wait_until(lambda: len(resumed) >= 2)
+    time.sleep(0.3)  # the retry's listener, had it run, would have been as quick
+    assert resumed == [channel, channel]

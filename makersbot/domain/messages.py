@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -19,3 +21,12 @@ class Message:
         if self.blocks:
             kwargs["blocks"] = self.blocks
         return kwargs
+
+    @cached_property
+    def ephemeral_body(self) -> str:
+        """The message as the JSON body of an ephemeral reply to a slash command.
+
+        Encoded once per message: renderers cache the messages `/makers list` and `info`
+        answer with, so a busy process encodes each answer once, not once per request.
+        """
+        return json.dumps({**self.as_kwargs(), "response_type": "ephemeral"})
