@@ -212,7 +212,7 @@ def serve(settings: Settings) -> int:
     options = server.gunicorn_options(
         settings.port, log_level=settings.log_level, post_worker_init=in_worker
     )
-    _Gunicorn(server.asgi(app, webhooks=bot.deliveries), options).run()
+    _Gunicorn(server.bot_asgi(app), options).run()
     return 0
 
 

@@ -7,8 +7,9 @@ sockets that send half a request line froze `makersbot serve` (8 threads, no rea
 timeout). Here gunicorn's `asgi` worker reads requests on an event loop, where a waiting
 socket costs only memory; `BufferedRequests` waits for the whole body there too (within a
 size and time limit); only a complete request takes one of `THREADS` threads, in which
-a2wsgi runs the unchanged WSGI app, or, for a webhook delivery, the delivery service
-itself (`makersbot/webhook_front.py`). `bench/hostile.py` measures it (README: "Serving and
+a2wsgi runs the unchanged WSGI app, or, for a Slack request or a webhook delivery, the
+Slack endpoint or the delivery service itself (`makersbot/slack_front.py`,
+`makersbot/webhook_front.py`). `bench/hostile.py` measures it (README: "Serving and
 hostile traffic").
 
 The same settings serve the Procfile's `web:` line (`create_asgi_app()`, one process per
@@ -24,6 +25,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from makersbot.slack_requests import SlackEndpoint
     from makersbot.webhook_front import Accepts
 
 log = logging.getLogger(__name__)
@@ -120,11 +122,19 @@ async def _answer(send: Send, status: int, text: bytes) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def asgi(wsgi_app: Any, *, threads: int = THREADS, webhooks: Accepts | None = None) -> ASGIApp:
+def asgi(
+    wsgi_app: Any,
+    *,
+    threads: int = THREADS,
+    webhooks: Accepts | None = None,
+    slack: SlackEndpoint | None = None,
+) -> ASGIApp:
     """The WSGI app behind the buffering front, run in `threads` threads by a2wsgi.
 
     With `webhooks` (the bot's `DeliveryService`), webhook deliveries skip a2wsgi and the
     WSGI app: `makersbot/webhook_front.py` takes them from the event loop to the service.
+    With `slack` (the web app's `SlackEndpoint`), so do Slack's requests
+    (`makersbot/slack_front.py`).
     """
     from a2wsgi import WSGIMiddleware
 
@@ -134,7 +144,21 @@ def asgi(wsgi_app: Any, *, threads: int = THREADS, webhooks: Accepts | None = No
         from makersbot.webhook_front import WebhookFront
 
         inner = WebhookFront(inner, webhooks, threads=threads)
+    if slack is not None:
+        from makersbot.slack_front import SlackFront
+
+        inner = SlackFront(inner, slack, threads=threads)
     return BufferedRequests(inner)
+
+
+def bot_asgi(app: Any) -> ASGIApp:
+    """The bot's Flask app (`web.create_web_app`) as served: Slack's requests and webhook
+    deliveries from the event loop to the bot, everything else through WSGI."""
+    from makersbot.slack_requests import SLACK_ENDPOINT
+
+    return asgi(
+        app, webhooks=app.extensions["makersbot"].deliveries, slack=app.extensions[SLACK_ENDPOINT]
+    )
 
 
 def gunicorn_options(port: int, *, log_level: str = "info", **hooks: Any) -> dict[str, Any]:
@@ -154,5 +178,4 @@ def create_asgi_app() -> ASGIApp:
     """The ASGI app of the Procfile's `web:` line (`makersbot.server:create_asgi_app()`)."""
     from makersbot.web import create_app
 
-    app = create_app()
-    return asgi(app, webhooks=app.extensions["makersbot"].deliveries)
+    return bot_asgi(create_app())

@@ -33,6 +33,8 @@ from slack_bolt import App, BoltRequest, BoltResponse
 log = logging.getLogger(__name__)
 
 MAX_SKEW = 300  # seconds: Slack's own rule for a request's timestamp
+# Where `web.create_web_app` keeps its endpoint, for the ASGI front (`server.bot_asgi`).
+SLACK_ENDPOINT = "makersbot.slack"
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"v0=[0-9a-fA-F]{64}")
 

@@ -12,7 +12,7 @@ from makersbot.app import Bot, build
 from makersbot.health import HealthCheck
 from makersbot.intake import RETRY_AFTER_SECONDS, STORE_FAILURES
 from makersbot.settings import Settings, load_settings
-from makersbot.slack_requests import SlackEndpoint
+from makersbot.slack_requests import SLACK_ENDPOINT, SlackEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ def create_web_app(bot: Bot) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 5 * 1024 * 1024  # Slack and webhook bodies are small
     slack = SlackEndpoint(bot.bolt_app(), bot.settings.secret("slack_signing_secret") or "")
     app.extensions["makersbot"] = bot
+    app.extensions[SLACK_ENDPOINT] = slack  # for the ASGI front (server.bot_asgi)
     health = HealthCheck.for_bot(bot)
 
     @app.post("/slack/events")

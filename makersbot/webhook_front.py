@@ -68,7 +68,7 @@ class WebhookFront:
         body = bytes(message.get("body", b""))
         source, token = route.group(1) or route.group(2), route.group(3)
         status, text, extra = await asyncio.get_running_loop().run_in_executor(
-            self.pool, self._answer, source, _headers(scope), body, token
+            self.pool, self._answer, source, scope_headers(scope), body, token
         )
         data = (text + "\n").encode()
         headers: Headers = [
@@ -97,7 +97,7 @@ class WebhookFront:
         return status, text, []
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def scope_headers(scope: Scope) -> dict[str, str]:
     """Lower-case names to values, as WSGI gives them (latin-1; repeats joined by commas)."""
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:

@@ -48,3 +48,16 @@ def call(
     start = sent[0]
     answer_headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
     return start["status"], answer_headers, b"".join(m.get("body", b"") for m in sent[1:])
+
+
+class Recording:
+    """An inner ASGI app that records the paths it was given, and answers 204: what a front
+    passes on to the app behind it."""
+
+    def __init__(self) -> None:
+        self.paths: list[tuple[str, str]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.paths.append((scope["method"], scope["path"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})

@@ -23,7 +23,7 @@ from makersbot.intake import IntakeUnavailable
 from makersbot.store.models import Delivery
 from makersbot.web import create_web_app
 from makersbot.webhook_front import WebhookFront
-from tests.asgi_helpers import call
+from tests.asgi_helpers import Recording, call
 from tests.fakes.github import FakeGitHub
 from tests.mirror_helpers import (
     REPO,
@@ -118,18 +118,6 @@ def test_many_webhooks_at_once_are_all_stored_in_shared_commits(mbot: Bot) -> No
     assert answers == [(200, b"ok\n")] * 40
     assert stored_ids(mbot) == sorted(headers["X-GitHub-Delivery"] for _, headers in sent)
     assert mbot.db.writes - before <= 40  # never more than one commit per delivery
-
-
-class Recording:
-    """An inner ASGI app that records the paths it was given, and answers 204."""
-
-    def __init__(self) -> None:
-        self.paths: list[tuple[str, str]] = []
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        self.paths.append((scope["method"], scope["path"]))
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
 
 
 class Failing:
