@@ -302,3 +302,34 @@ def test_a_warmed_process_answers_its_first_info_without_a_query(
     said = acknowledge(bot, "info pothole-reporter")
     assert queries == []
     assert "Pothole reporter" in str(said.acks[-1])
+
+
+def test_one_thread_reads_the_version_while_busy_and_ends_when_idle(
+    bot: Bot, project: Project, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Starting a thread per background reading (four a second in a busy web process) cost
+    # as much as the reading itself: one thread serves them all, and ends when idle.
+    monkeypatch.setattr(catalogue_module, "READER_IDLE", 0.3)
+    catalogue = bot.projects
+    catalogue.catalogue_version()
+    catalogue.recheck_seconds = 0.0  # every ask within STALE_SECONDS reads in the background
+
+    seen: dict[int, Any] = {}
+    for n in range(5):
+        _change_elsewhere(database_url, f"Status {n}")
+        deadline = time.monotonic() + 2
+        while f"Status {n}" not in card(bot) and time.monotonic() < deadline:
+            reader = catalogue._reader
+            if reader is not None:
+                seen[id(reader)] = reader
+            time.sleep(0.01)
+        assert f"Status {n}" in card(bot)
+    assert len(seen) == 1, "one reader thread for every reading"
+    time.sleep(0.6)  # idle past READER_IDLE
+    (thread,) = seen.values()
+    assert not thread.is_alive() and catalogue._reader is None
+    _change_elsewhere(database_url, "After a pause")
+    deadline = time.monotonic() + 2
+    while "After a pause" not in card(bot) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "After a pause" in card(bot), "a new reader starts when one is asked for"

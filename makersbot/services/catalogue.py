@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 # PostgreSQL; p99 1.43-1.67x the floor in 3 runs, 1.27-1.45x at 0.25 s).
 RECHECK_SECONDS = 0.25
 STALE_SECONDS = 0.5
+READER_IDLE = 5.0  # seconds without a reading asked for before its thread ends
 # Cards loaded together when `info` misses the cache (about 15 ms for 200 on SQLite).
 CARD_BATCH = 300
 
@@ -42,8 +43,6 @@ class CardCache:
         self._size = size
         self._items: OrderedDict[object, object] = OrderedDict()
         self._lock = threading.Lock()
-        self._loading = threading.Lock()
-        self._reading = False  # a background reading of the version is under way
 
     def get(self, key: object) -> object | None:
         with self._lock:
@@ -97,7 +96,11 @@ class ProjectCatalogue(ProjectFlow):
         self._entries_by_revision: dict[tuple[int, int], _Entry] = {}
         self._lock = threading.Lock()
         self._loading = threading.Lock()
-        self._reading = False  # a background reading of the version is under way
+        self._reading = False  # a background reading of the version is asked for or under way
+        # The thread that reads it: kept while busy, as starting a thread per reading (four
+        # a second) cost as much as the reading itself; it ends after READER_IDLE seconds.
+        self._reader: threading.Thread | None = None
+        self._wanted = threading.Event()
 
     def catalogue(self, words: Sequence[str], *, limit: int = 20) -> tuple[list[ProjectCard], int]:
         """Projects matching every word, with the total before the limit."""
@@ -229,8 +232,8 @@ class ProjectCatalogue(ProjectFlow):
 
     def _read_version(self) -> tuple[int, int, int]:
         writes, now = self.db.writes, time.monotonic()
-        with self.db.session(read_only=True) as session:
-            version = project_store.catalogue_version(session)
+        with self.db.single_read() as connection:
+            version = project_store.catalogue_version(connection)
         self._version = (version, writes, now)
         return version
 
@@ -239,16 +242,28 @@ class ProjectCatalogue(ProjectFlow):
             if self._reading:
                 return
             self._reading = True
+            self._wanted.set()
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._read_when_wanted, name="catalogue-version", daemon=True
+                )
+                self._reader.start()
 
-        def read() -> None:
+    def _read_when_wanted(self) -> None:
+        while True:
+            if not self._wanted.wait(READER_IDLE):
+                with self._lock:  # nothing asked meanwhile: end; the next ask starts one
+                    if not self._wanted.is_set():
+                        self._reader = None
+                        return
+            self._wanted.clear()
             try:
                 self._read_version()
             except Exception:  # the next request reads it itself once it is too old
                 log.warning("reading the catalogue version failed", exc_info=True)
             finally:
-                self._reading = False
-
-        threading.Thread(target=read, name="catalogue-version", daemon=True).start()
+                with self._lock:
+                    self._reading = False
 
     def projects_of(self, slack_user_id: str) -> list[ProjectCard]:
         """The projects a person belongs to."""

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import Connection, delete, func, or_
 from sqlmodel import Session, col, select
 
 from makersbot.domain.projects import Role
@@ -234,11 +234,17 @@ def touch_project(session: Session, *, project: Project, at: datetime | None = N
     session.add(project)
 
 
-def catalogue_version(session: Session) -> tuple[int, int, int]:
-    """Changes whenever any project card could look different (count, revisions, newest)."""
-    row = session.exec(
-        select(func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id))
-    ).one()
+_CATALOGUE_VERSION = select(
+    func.count(), func.coalesce(func.sum(Project.revision), 0), func.max(Project.id)
+)
+
+
+def catalogue_version(connection: Connection) -> tuple[int, int, int]:
+    """Changes whenever any project card could look different (count, revisions, newest).
+
+    Read on a Core connection (`Database.single_read`): it is one statement, run often.
+    """
+    row = connection.execute(_CATALOGUE_VERSION).one()
     return int(row[0]), int(row[1]), int(row[2] or 0)
 
 
