@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from flask import Flask
+    from slack_bolt import App
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK_PATH = "/slack/events"
@@ -47,21 +48,14 @@ _LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 # The floor -----------------------------------------------------------------------------
 
 
-def bare_app(*, process_before_response: bool) -> Flask:
-    """WSGI factory of the floor: a Bolt app that only acks `/makers`, served like the bot.
-
-    Same Flask adapter, same route, same Bolt and Slack client settings as
-    `makersbot.web:create_app()` reads from the environment (SLACK_BOT_TOKEN,
+def bare_bolt(*, process_before_response: bool) -> App:
+    """The floor's Bolt app: only acks `/makers`, with the same Bolt and Slack client
+    settings as `makersbot.web:create_app()` reads from the environment (SLACK_BOT_TOKEN,
     SLACK_SIGNING_SECRET, SLACK_API_URL), and no work at all in the listener. Pass the
     real app's `process_before_response`: with False Bolt polls for `ack()` every 10 ms,
     so a floor that differs there measures Bolt's polling, not the bot.
-    Serve it with gunicorn as `'bench._common:bare_app(process_before_response=True)'`
-    (ROOT on PYTHONPATH; gunicorn evaluates literal arguments of a factory).
     """
-    from flask import Flask, request
-    from flask.typing import ResponseReturnValue
     from slack_bolt import App
-    from slack_bolt.adapter.flask import SlackRequestHandler
     from slack_sdk import WebClient
 
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "WARNING"))
@@ -78,14 +72,42 @@ def bare_app(*, process_before_response: bool) -> Flask:
         name="bare",
     )
     bolt.command("/makers")(lambda ack: ack())
+    return bolt
+
+
+def bare_app(*, process_before_response: bool) -> Flask:
+    """WSGI factory of the floor: `bare_bolt` served as a Bolt app is served with Flask,
+    through Bolt's Flask adapter on the bot's route.
+    Serve it with gunicorn as `'bench._common:bare_app(process_before_response=True)'`
+    (ROOT on PYTHONPATH; gunicorn evaluates literal arguments of a factory).
+    """
+    from flask import Flask, request
+    from flask.typing import ResponseReturnValue
+    from slack_bolt.adapter.flask import SlackRequestHandler
+
     app = Flask("bare")
-    handler = SlackRequestHandler(bolt)
+    handler = SlackRequestHandler(bare_bolt(process_before_response=process_before_response))
 
     @app.post(SLACK_PATH)
     def slack_events() -> ResponseReturnValue:
         return handler.handle(request)
 
     return app
+
+
+def bare_slack_front(*, process_before_response: bool) -> Any:
+    """ASGI factory of the like-for-like floor: `bare_bolt` behind the bot's own Slack front
+    (makersbot/slack_front.py: the signature checked on the raw bytes by `SlackEndpoint`,
+    one thread hand-over, buffered as the web line serves the bot). It pays the same HTTP
+    plumbing as the bot's `/makers` and nothing else."""
+    from flask import Flask
+
+    from makersbot.server import asgi
+    from makersbot.slack_requests import SlackEndpoint
+
+    bolt = bare_bolt(process_before_response=process_before_response)
+    endpoint = SlackEndpoint(bolt, os.environ["SLACK_SIGNING_SECRET"])
+    return asgi(Flask("bare-front"), slack=endpoint)
 
 
 def asgi_of(wsgi_factory: str) -> Any:
@@ -191,6 +213,7 @@ class Gunicorn:
     worker_class: str = "gthread"
     threads: int = 8
     workers: int = 2
+    bot: str = "makersbot.web:create_app()"  # the app spec the line serves the bot with
 
     def args(self) -> list[str]:
         """The command-line options that set these."""
@@ -214,7 +237,7 @@ class Gunicorn:
 
 
 def procfile_web(procfile: Path = ROOT / "Procfile") -> Gunicorn:
-    """The worker class, threads and workers of the Procfile's `web` line.
+    """The worker class, threads, workers and app (its last word) of the Procfile's `web` line.
 
     `${VAR:-default}` counts as its default (WEB_CONCURRENCY is unset on a fresh
     deployment); options the line leaves out keep gunicorn's own defaults.
@@ -229,7 +252,7 @@ def procfile_web(procfile: Path = ROOT / "Procfile") -> Gunicorn:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("-w", "--workers", type=int, default=1)
     known, _ = parser.parse_known_args(argv[1:])
-    return Gunicorn(known.worker_class, known.threads, known.workers)
+    return Gunicorn(known.worker_class, known.threads, known.workers, argv[-1])
 
 
 class ServerProcess:

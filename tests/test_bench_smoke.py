@@ -21,7 +21,7 @@ from bench._mirror.check import check_item, posted_twice
 from bench._mirror.layout import make_layout
 from makersbot.domain.mirror import ItemView
 from makersbot.render_mirror import item_message
-from tests.fakes.slack import Call
+from tests.fakes.slack import Call, FakeSlack
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,8 +57,12 @@ def test_ack_benchmark_runs_with_every_answer_right() -> None:
     # The floor is like-for-like: one gunicorn setting and one Bolt setting for both servers.
     web = procfile_web()  # the servers run as the Procfile's web line says (one worker here)
     assert f"gunicorn {web.worker_class} 1 worker(s) x {web.threads} threads and " in out
-    assert "process_before_response=True for both servers" in out
-    assert "for both servers" in out
+    assert "process_before_response=True for every server" in out
+    # The bot as the Procfile serves it, against both floors: Bolt's Flask adapter, and the
+    # same Bolt app behind the bot's own Slack front.
+    assert f"real serves {web.bot};" in out and web.bot == "makersbot.server:create_asgi_app()"
+    assert "real/bare p50" in out and "real/front p50" in out
+    assert "goal: real p99 within 1.3x of the bare Bolt app behind the bot's Slack front" in out
 
 
 def test_benchmarks_read_the_server_settings_from_the_procfile_web_line(tmp_path: Path) -> None:
@@ -70,7 +74,7 @@ def test_benchmarks_read_the_server_settings_from_the_procfile_web_line(tmp_path
     )
     assert procfile_web(procfile) == Gunicorn(worker_class="gthread", threads=8, workers=2)
     procfile.write_text("web: gunicorn -k gthread -w 3 app:app\n")
-    assert procfile_web(procfile) == Gunicorn(worker_class="gthread", threads=1, workers=3)
+    assert procfile_web(procfile) == Gunicorn("gthread", threads=1, workers=3, bot="app:app")
     procfile.write_text("web: uvicorn app:app\n")
     with pytest.raises(RuntimeError, match="no longer runs gunicorn"):
         procfile_web(procfile)
@@ -196,3 +200,25 @@ def test_both_webhook_floors_check_the_same_signatures(monkeypatch: pytest.Monke
         assert (status, text) == (expected.status_code, expected.data), path
         answers.append(status)
     assert answers == [200, 401, 200, 401]
+
+
+def test_both_ack_floors_ack_alike(monkeypatch: pytest.MonkeyPatch, fake_slack: FakeSlack) -> None:
+    """The floor behind Bolt's Flask adapter and the like-for-like one behind the bot's Slack
+    front both answer a signed `/makers` with an empty 200, and refuse a bad signature."""
+    from bench._common import bare_app, bare_slack_front
+    from tests.asgi_helpers import call
+    from tests.fakes.signing import slack_headers, slash_command_body
+
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-floor")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "floor-secret")
+    monkeypatch.setenv("SLACK_API_URL", fake_slack.base_url)
+    body = slash_command_body(command="/makers", text="list").encode()
+    flask = bare_app(process_before_response=True).test_client()
+    front = bare_slack_front(process_before_response=True)
+    for secret, status in (("floor-secret", 200), ("other-secret", 401)):
+        headers = slack_headers(secret, body)
+        expected = flask.post("/slack/events", data=body, headers=headers)
+        answer = call(front, "POST", "/slack/events", body, headers)
+        assert (answer[0], expected.status_code) == (status, status), secret
+        if status == 200:
+            assert answer[2] == expected.data == b""
