@@ -1,15 +1,18 @@
 """Ack latency of `/makers list` and `/makers info <slug>`: the real app against bare Bolt.
 
-Seeds a SQLite database with 200 projects through the service layer, then serves the real
-app (`makersbot.web:create_app()`) and a Bolt app that only acks (`bench._common:bare_app`,
-with the real app's `process_before_response`) with the same gunicorn settings, those of
-the Procfile's `web` line, both talking to a FakeSlack on 127.0.0.1.
+Seeds a database with 200 projects through the service layer, then serves, with the same
+gunicorn settings (those of the Procfile's `web` line) and a FakeSlack on 127.0.0.1:
+- real: the bot as the `web` line serves it (its app spec, `makersbot.server:create_asgi_app()`);
+- bare: a Bolt app that only acks (`bench._common:bare_app`, with the real app's
+  `process_before_response`), served through Bolt's Flask adapter: the issue's floor;
+- front: the same Bolt app behind the bot's own Slack front (`bench._common:bare_slack_front`),
+  so that only the listener differs from real.
 Signed slash commands (half `list`, half `info <slug>`, interleaved) go to each server over
-8 keep-alive connections, in alternating rounds so that drift on the machine hits both
-alike. Every response is checked. Prints p50/p99 per server, the real/bare ratios and each
-worker's peak RSS; the goal (real p99 within 1.3x of bare) is printed, not asserted.
-Beside it, the floor against itself (its even rounds against its odd ones): how far apart
-two runs of the same server land at this sample size on this machine.
+8 keep-alive connections, in rotating rounds so that drift on the machine hits all alike.
+Every response is checked. Prints p50/p99 per server, the real/floor ratios and each
+worker's peak RSS; the goal (real p99 within 1.3x of the floor) is printed per floor, not
+asserted. Beside it, the floor against itself (its even rounds against its odd ones): how
+far apart two runs of the same server land at this sample size on this machine.
 
 Runs on SQLite, then on PostgreSQL when MAKERSBOT_BENCH_POSTGRES_URL or
 MAKERSBOT_TEST_POSTGRES_URL names a server (`--database-url` picks one database only).

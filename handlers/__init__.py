@@ -35,7 +35,7 @@ def register(
     Slack gets its acknowledgement as soon as the ack function returns, and anything slow
     (channels, invitations, modals) runs afterwards in Bolt's lazy-listener threads.
     `event_middleware` runs before the event listeners only: as Bolt middleware for every
-    request it would cost each `/makers` acknowledgement about 20 µs (bench/ack.py).
+    request it cost each `/makers` acknowledgement about 15 µs (bench/ack.py).
     """
     # `/makers` runs its slow half itself, only when there is one (Commands.listener).
     app.command(COMMAND)(commands.listener)
