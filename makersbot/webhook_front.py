@@ -19,24 +19,17 @@ line for anything unexpected.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
-from makersbot.intake import RETRY_AFTER_SECONDS, STORE_FAILURES
+from makersbot.fronts import Answer, ThreadedRoute, guarded, text_answer
 
 if TYPE_CHECKING:
-    from makersbot.server import ASGIApp, Receive, Scope, Send
-
-log = logging.getLogger(__name__)
+    from makersbot.server import ASGIApp
 
 # (source, link token or None) from the path; anything else goes to the WSGI app.
 _ROUTE = re.compile(r"/(?:(github)/webhook|(trello)/webhook(?:/([^/]+))?)")
-
-Headers = list[tuple[bytes, bytes]]
 
 
 class Accepts(Protocol):
@@ -47,60 +40,29 @@ class Accepts(Protocol):
     ) -> tuple[int, str]: ...
 
 
-class WebhookFront:
-    """ASGI: webhook POSTs go to `deliveries.accept` in a thread of `threads`; the rest to `app`.
+class WebhookFront(ThreadedRoute[tuple[str, str | None]]):
+    """Webhook POSTs go to `deliveries.accept` in a thread of `threads`; the rest to `app`."""
 
-    Expects a complete body in one message, as `BufferedRequests` delivers it.
-    """
+    thread_name = "webhook"
 
     def __init__(self, app: ASGIApp, deliveries: Accepts, *, threads: int) -> None:
-        self.app = app
+        super().__init__(app, threads=threads)
         self.deliveries = deliveries
-        # Threads start on first use, so a front built before gunicorn forks is safe.
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="webhook")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = _ROUTE.fullmatch(scope["path"]) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        message = await receive()
-        body = bytes(message.get("body", b""))
-        source, token = route.group(1) or route.group(2), route.group(3)
-        status, text, extra = await asyncio.get_running_loop().run_in_executor(
-            self.pool, self._answer, source, scope_headers(scope), body, token
-        )
-        data = (text + "\n").encode()
-        headers: Headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"content-length", str(len(data)).encode()),
-            *extra,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": data})
+    def route(self, path: str) -> tuple[str, str | None] | None:
+        """(source, link token or None)."""
+        found = _ROUTE.fullmatch(path)
+        return None if found is None else (found.group(1) or found.group(2), found.group(3))
 
-    def _answer(
-        self, source: str, headers: dict[str, str], body: bytes, token: str | None
-    ) -> tuple[int, str, Headers]:
-        """Status, line and extra headers, as the Flask route and its error handler give."""
+    def answer(
+        self, route: tuple[str, str | None], headers: dict[str, str], query: str, body: bytes
+    ) -> Answer:
+        """The service's status and line, as the Flask route gives them."""
+        source, token = route
         # The route, not the path: a link's callback token is not for the log.
         path = f"/{source}/webhook" + ("/<token>" if token is not None else "")
-        try:
-            status, text = self.deliveries.accept(source, headers, body, token)
-        except STORE_FAILURES as error:
-            log.warning("database unavailable for POST %s: %s", path, type(error).__name__)
-            retry = (b"retry-after", str(RETRY_AFTER_SECONDS).encode())
-            return 503, "database unavailable; try again later", [retry]
-        except Exception:
-            log.exception("request failed: POST %s", path)
-            return 400, "could not process this request", []
-        return status, text, []
 
+        def accept() -> Answer:
+            return text_answer(*self.deliveries.accept(source, headers, body, token))
 
-def scope_headers(scope: Scope) -> dict[str, str]:
-    """Lower-case names to values, as WSGI gives them (latin-1; repeats joined by commas)."""
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return headers
+        return guarded(path, accept)
